@@ -1,0 +1,163 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ingot_proto::RuleConfig;
+use serde::Deserialize;
+
+/// How to reach Kafka.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port]`.
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    /// Consumer group; Kafka's committed offsets of this group serve lag monitoring only.
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    /// Extra librdkafka properties (e.g. `security.protocol`), passed through unchanged.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn default_brokers() -> String {
+    "127.0.0.1:9092".into()
+}
+fn default_group() -> String {
+    "ingot".into()
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: default_brokers(),
+            group_id: default_group(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// When a batch is committed: whichever limit is reached first.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlushConfig {
+    /// Rows per commit (all topics together). Large, because small files are the first
+    /// complaint about every streaming lake writer.
+    #[serde(default = "default_flush_rows")]
+    pub rows: usize,
+    /// Payload bytes per commit.
+    #[serde(default = "default_flush_bytes")]
+    pub bytes: usize,
+    /// Longest time a consumed message waits before it is committed.
+    #[serde(default = "default_flush_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+fn default_flush_rows() -> usize {
+    500_000
+}
+fn default_flush_bytes() -> usize {
+    128 << 20
+}
+fn default_flush_interval() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for FlushConfig {
+    fn default() -> Self {
+        Self {
+            rows: default_flush_rows(),
+            bytes: default_flush_bytes(),
+            interval: default_flush_interval(),
+        }
+    }
+}
+
+/// Settings of the ingest service as a whole.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    #[serde(default)]
+    pub flush: FlushConfig,
+    /// Larger payloads are quarantined as `oversize`.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// The quarantine table for every topic, `<namespace>.<table>`.
+    #[serde(default = "default_quarantine_table")]
+    pub quarantine_table: String,
+    /// Namespace of the bronze tables.
+    #[serde(default = "default_bronze_namespace")]
+    pub bronze_namespace: String,
+    /// Attempts per commit before the service gives up (conflicts and transient errors).
+    #[serde(default = "default_commit_attempts")]
+    pub commit_attempts: u32,
+}
+
+fn default_max_message_bytes() -> usize {
+    1 << 20
+}
+fn default_quarantine_table() -> String {
+    "ingot.quarantine".into()
+}
+fn default_bronze_namespace() -> String {
+    "bronze".into()
+}
+fn default_commit_attempts() -> u32 {
+    10
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            flush: FlushConfig::default(),
+            max_message_bytes: default_max_message_bytes(),
+            quarantine_table: default_quarantine_table(),
+            bronze_namespace: default_bronze_namespace(),
+            commit_attempts: default_commit_attempts(),
+        }
+    }
+}
+
+/// One Kafka topic and the contract its messages follow.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// The Kafka topic.
+    pub topic: String,
+    /// Full Protobuf message name, e.g. `ingot.demo.v1.OrderEvent`.
+    pub message: String,
+    /// Bronze table name within the bronze namespace; defaults to the topic name with
+    /// characters other than letters, digits and `_` replaced by `_`.
+    pub table: Option<String>,
+    /// Timestamp field that partitions bronze by day; defaults to the Kafka timestamp.
+    pub event_time: Option<String>,
+    /// Where failed messages are also produced; defaults to `<topic>.dlq`. Empty disables.
+    pub dlq_topic: Option<String>,
+    /// Keep messages with fields the contract does not know (dropping those fields) instead
+    /// of quarantining them as `unknown_fields`.
+    #[serde(default)]
+    pub allow_unknown_fields: bool,
+    /// Contract rules; a message breaking one is quarantined under the rule's name.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+impl TopicConfig {
+    /// The bronze table's name within its namespace.
+    pub fn table_name(&self) -> String {
+        self.table.clone().unwrap_or_else(|| {
+            self.topic
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+                .collect()
+        })
+    }
+
+    /// The DLQ topic, unless disabled.
+    pub fn dlq(&self) -> Option<String> {
+        match &self.dlq_topic {
+            Some(t) if t.is_empty() => None,
+            Some(t) => Some(t.clone()),
+            None => Some(format!("{}.dlq", self.topic)),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+use ingot_lake::LakeError;
+use ingot_proto::ProtoError;
+use rdkafka::error::KafkaError;
+
+/// What can stop ingestion, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        context: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Contract(#[from] ProtoError),
+    #[error("topic `{topic}`: {problem}")]
+    Topic { topic: String, problem: String },
+    #[error("gave up on {what} after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        what: String,
+        attempts: u32,
+        last: String,
+    },
+}
+
+impl IngestError {
+    /// Whether the same work can succeed later (broker or catalog briefly unavailable).
+    pub fn retryable(&self) -> bool {
+        match self {
+            IngestError::Kafka { source, .. } => source
+                .rdkafka_error_code()
+                .is_some_and(|code| {
+                    use rdkafka::types::RDKafkaErrorCode as C;
+                    matches!(
+                        code,
+                        C::BrokerTransportFailure
+                            | C::AllBrokersDown
+                            | C::OperationTimedOut
+                            | C::RequestTimedOut
+                            | C::NetworkException
+                            | C::QueueFull
+                            | C::LeaderNotAvailable
+                            | C::NotLeaderForPartition
+                    )
+                }),
+            IngestError::Lake(e) => e.retryable(),
+            IngestError::Contract(e) => e.retryable(),
+            IngestError::Topic { .. } | IngestError::RetriesExhausted { .. } => false,
+        }
+    }
+
+    pub(crate) fn kafka(context: impl Into<String>) -> impl FnOnce(KafkaError) -> Self {
+        let context = context.into();
+        move |source| IngestError::Kafka { context, source }
+    }
+}

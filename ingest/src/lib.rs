@@ -1,0 +1,22 @@
+//! Kafka → bronze: consume Protobuf messages, decode them into Arrow, check contract rules,
+//! and append them to bronze tables exactly once; everything that fails goes to the
+//! quarantine table and the DLQ topic with its reason.
+
+mod admin;
+mod bronze;
+mod commit;
+mod config;
+mod consumer;
+mod dlq;
+mod error;
+mod meta;
+mod pipeline;
+mod quarantine;
+
+pub use admin::ensure_topics;
+pub use config::{FlushConfig, IngestConfig, KafkaConfig, TopicConfig};
+pub use error::IngestError;
+pub use meta::MessageMeta;
+pub use pipeline::{IngestReport, Pipeline, RunMode};
+pub use quarantine::quarantine_schema;
+pub use bronze::{bronze_table_spec, KAFKA_COLUMNS};

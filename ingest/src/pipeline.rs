@@ -1,0 +1,311 @@
+//! The ingest loop: one consumer for all topics; messages, a flush ticker and shutdown in
+//! one `select!`; a flush commits the quarantine first and the bronze tables after it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ingot_lake::{Lake, SourceOffsets, TableStatus, parse_ident};
+use ingot_proto::ContractRegistry;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::bronze::{BronzeBuffer, bronze_table_spec};
+use crate::commit::commit_exactly_once;
+use crate::consumer::{Assignment, IngestContext, ResumeOffsets, create_consumer};
+use crate::dlq::DlqProducer;
+use crate::meta::{MessageMeta, now_micros};
+use crate::quarantine::{QuarantineBuffer, quarantine_schema};
+use crate::{IngestConfig, IngestError, KafkaConfig, TopicConfig};
+
+/// Whether `run` keeps serving or stops once it has consumed what the topics held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    Service,
+    UntilCaughtUp,
+}
+
+/// What a run did, for the CLI's summary and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub consumed: u64,
+    pub bronze_rows: BTreeMap<String, u64>,
+    pub quarantined: BTreeMap<String, u64>,
+    pub snapshots: u64,
+    pub skipped_rows: u64,
+    /// Tables created or evolved at start-up, with what happened.
+    pub table_changes: Vec<String>,
+}
+
+/// A prepared ingest service: tables exist in their current contract's shape.
+pub struct Pipeline {
+    lake: Lake,
+    kafka: KafkaConfig,
+    config: IngestConfig,
+    topics: HashMap<String, (TopicConfig, BronzeBuffer)>,
+    quarantine: QuarantineBuffer,
+    resume: ResumeOffsets,
+    report: IngestReport,
+}
+
+impl Pipeline {
+    /// Creates or evolves every bronze table and the quarantine table, and reads the offsets
+    /// they record.
+    pub async fn prepare(
+        lake: Lake,
+        registry: &ContractRegistry,
+        kafka: KafkaConfig,
+        config: IngestConfig,
+        topic_configs: Vec<TopicConfig>,
+    ) -> Result<Self, IngestError> {
+        let mut report = IngestReport::default();
+        let resume: ResumeOffsets = Arc::default();
+        let mut topics = HashMap::new();
+        for topic in topic_configs {
+            let message = registry.message(&topic.message)?;
+            let ident = parse_ident(&format!("{}.{}", config.bronze_namespace, topic.table_name()))?;
+            let spec = bronze_table_spec(ident, &message, topic.event_time.as_deref())?;
+            let (table, status) = lake.ensure_table(&spec).await?;
+            note_status(&mut report, &spec.ident.to_string(), status);
+            let recorded = SourceOffsets::of_table(&table)?;
+            if let Some(partitions) = recorded.0.get(&topic.topic) {
+                let mut resume = resume.lock().expect("resume lock");
+                for (partition, next) in partitions {
+                    resume.insert((topic.topic.clone(), *partition), *next);
+                }
+            }
+            let buffer = BronzeBuffer::new(&table, &topic, message, config.max_message_bytes)?;
+            topics.insert(topic.topic.clone(), (topic, buffer));
+        }
+        let dlq_topics: Vec<String> = topics.values().filter_map(|(t, _): &(TopicConfig, BronzeBuffer)| t.dlq()).collect();
+        crate::ensure_topics(&kafka, &dlq_topics, 1).await?;
+        let quarantine_spec = quarantine_schema(parse_ident(&config.quarantine_table)?);
+        let (table, status) = lake.ensure_table(&quarantine_spec).await?;
+        note_status(&mut report, &config.quarantine_table, status);
+        let quarantine = QuarantineBuffer::new(&table)?;
+        Ok(Self { lake, kafka, config, topics, quarantine, resume, report })
+    }
+
+    /// Consumes until `shutdown` resolves (or, in `UntilCaughtUp` mode, until every assigned
+    /// partition is read to its end), then flushes what it holds and leaves the group.
+    pub async fn run(mut self, mode: RunMode, shutdown: impl Future<Output = ()>) -> Result<IngestReport, IngestError> {
+        let assignment: Assignment = Arc::default();
+        let consumer = create_consumer(&self.kafka, self.resume.clone(), assignment.clone())?;
+        let names: Vec<&str> = self.topics.keys().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(IngestError::kafka("subscribe"))?;
+        let dlq = if self.topics.values().any(|(t, _)| t.dlq().is_some()) {
+            Some(DlqProducer::new(&self.kafka)?)
+        } else {
+            None
+        };
+        let flush = self.config.flush.clone();
+        let mut ticker = tokio::time::interval(tick_for(flush.interval));
+        let mut oldest: Option<Instant> = None;
+        let mut buffered_bytes = 0usize;
+        let mut buffered_rows = 0usize;
+        let mut last_seen: HashMap<(String, i32), i64> = HashMap::new();
+        let started = Instant::now();
+        let (mut reached_end, mut last_check) = (false, Instant::now());
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = ticker.tick() => {
+                    if oldest.is_some_and(|t| t.elapsed() >= flush.interval) {
+                        self.flush(Some(&consumer), dlq.as_ref()).await?;
+                        (oldest, buffered_bytes, buffered_rows) = (None, 0, 0);
+                    }
+                    // Asking the broker for watermarks costs a round trip per partition: only
+                    // when a partition just hit its end, or once a second.
+                    if mode == RunMode::UntilCaughtUp && (reached_end || last_check.elapsed() >= Duration::from_secs(1)) {
+                        (reached_end, last_check) = (false, Instant::now());
+                        if self.caught_up(&consumer, &assignment, &last_seen) {
+                            break;
+                        }
+                    }
+                    if mode == RunMode::UntilCaughtUp && assignment.lock().expect("assignment lock").is_empty()
+                        && started.elapsed() > Duration::from_secs(60) {
+                        tracing::warn!("no partitions assigned after 60s; is the broker reachable and are the topics created?");
+                    }
+                }
+                received = consumer.recv() => match received {
+                    Ok(message) => {
+                        let payload = message.payload();
+                        let meta = MessageMeta {
+                            topic: message.topic(),
+                            partition: message.partition(),
+                            offset: message.offset(),
+                            timestamp_ms: message.timestamp().to_millis(),
+                            key: message.key(),
+                        };
+                        last_seen.insert((meta.topic.to_string(), meta.partition), meta.offset);
+                        self.accept(&meta, payload)?;
+                        buffered_bytes += payload.map_or(0, <[u8]>::len);
+                        buffered_rows += 1;
+                        oldest.get_or_insert_with(Instant::now);
+                        if buffered_rows >= flush.rows || buffered_bytes >= flush.bytes {
+                            self.flush(Some(&consumer), dlq.as_ref()).await?;
+                            (oldest, buffered_bytes, buffered_rows) = (None, 0, 0);
+                        }
+                    }
+                    Err(KafkaError::PartitionEOF(_)) => reached_end = true,
+                    Err(e) => {
+                        // librdkafka reconnects by itself; a broker outage shows up here
+                        // as transient errors while the loop keeps going.
+                        tracing::warn!(error = %e, "consumer error");
+                    }
+                }
+            }
+        }
+        self.flush(Some(&consumer), dlq.as_ref()).await?;
+        consumer.unsubscribe();
+        Ok(self.report)
+    }
+
+    /// Decodes one message into its bronze buffer or the quarantine. The Kafka loop calls
+    /// this for every message; benchmarks call it with messages served from memory.
+    pub fn accept(&mut self, meta: &MessageMeta<'_>, payload: Option<&[u8]>) -> Result<(), IngestError> {
+        self.report.consumed += 1;
+        let Some((topic, buffer)) = self.topics.get_mut(meta.topic) else {
+            return Err(IngestError::Topic {
+                topic: meta.topic.to_string(),
+                problem: "received a message from a topic that is not configured".into(),
+            });
+        };
+        let now = now_micros();
+        if let Some(failure) = buffer.push(meta, payload, now)? {
+            let message_type = buffer.message_type().to_string();
+            self.quarantine.push(meta, payload, &message_type, failure, topic.dlq(), now);
+        }
+        Ok(())
+    }
+
+    /// Commits what `accept` buffered, without Kafka (no DLQ, no offset commit): the
+    /// benchmark's way to drive the same write path.
+    pub async fn commit_buffered(&mut self) -> Result<(), IngestError> {
+        self.flush(None, None).await
+    }
+
+    /// What has happened so far.
+    pub fn report(&self) -> &IngestReport {
+        &self.report
+    }
+
+    /// Commits everything buffered: quarantine first, so a crash between the commits
+    /// re-reads from bronze's offsets and the quarantine's own offsets skip what it holds.
+    async fn flush(&mut self, consumer: Option<&StreamConsumer<IngestContext>>, dlq: Option<&DlqProducer>) -> Result<(), IngestError> {
+        let attempts = self.config.commit_attempts;
+        let mut progress = SourceOffsets::default();
+        if self.quarantine.rows() > 0 {
+            let (batch, consumed, dlq_messages, by_reason) = self.quarantine.take()?;
+            if let Some(dlq) = dlq {
+                dlq.send_all(&dlq_messages).await?;
+            }
+            let ident = self.quarantine.ident.clone();
+            let report = commit_exactly_once(&self.lake, &ident, vec![batch], &consumed, attempts).await?;
+            self.note_commit(&report);
+            for (reason, n) in by_reason {
+                *self.report.quarantined.entry(reason).or_default() += n;
+            }
+            progress.merge(&consumed);
+        }
+        for (_, buffer) in self.topics.values_mut() {
+            let (batches, consumed) = buffer.take()?;
+            progress.merge(&consumed);
+            if batches.is_empty() {
+                continue;
+            }
+            let report = commit_exactly_once(&self.lake, &buffer.ident, batches, &consumed, attempts).await?;
+            *self.report.bronze_rows.entry(buffer.ident.to_string()).or_default() += report.rows;
+            self.report.skipped_rows += report.skipped_rows;
+            if report.snapshot_id.is_some() {
+                self.report.snapshots += 1;
+            }
+        }
+        if let Some(consumer) = consumer {
+            self.after_commit(consumer, &progress);
+        }
+        Ok(())
+    }
+
+    fn note_commit(&mut self, report: &crate::commit::CommitReport) {
+        self.report.skipped_rows += report.skipped_rows;
+        if report.snapshot_id.is_some() {
+            self.report.snapshots += 1;
+        }
+    }
+
+    /// Everything in `progress` is now in a table: resume from there on the next
+    /// assignment, and tell Kafka (for lag monitoring only).
+    fn after_commit(&self, consumer: &StreamConsumer<IngestContext>, progress: &SourceOffsets) {
+        let mut tpl = TopicPartitionList::new();
+        let mut resume = self.resume.lock().expect("resume lock");
+        for (topic, partitions) in &progress.0 {
+            for (partition, next) in partitions {
+                let entry = resume.entry((topic.clone(), *partition)).or_insert(*next);
+                *entry = (*entry).max(*next);
+                let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
+            }
+        }
+        drop(resume);
+        if tpl.count() > 0 {
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                tracing::debug!(error = %e, "kafka offset commit not sent");
+            }
+        }
+    }
+
+    /// Every assigned partition has been read up to its high watermark.
+    fn caught_up(
+        &self,
+        consumer: &StreamConsumer<IngestContext>,
+        assignment: &Assignment,
+        last_seen: &HashMap<(String, i32), i64>,
+    ) -> bool {
+        let assigned = assignment.lock().expect("assignment lock").clone();
+        if assigned.is_empty() {
+            return false;
+        }
+        let resume = self.resume.lock().expect("resume lock");
+        assigned.iter().all(|(topic, partition)| {
+            // A blocking request; fine on the multi-threaded runtime ingot runs on.
+            let watermarks = tokio::task::block_in_place(|| {
+                consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5))
+            });
+            let Ok((low, high)) = watermarks else {
+                return false;
+            };
+            if high < 0 {
+                return false;
+            }
+            let key = (topic.clone(), *partition);
+            let position = last_seen
+                .get(&key)
+                .map(|o| o + 1)
+                .or_else(|| resume.get(&key).copied())
+                .unwrap_or(low);
+            position >= high
+        })
+    }
+}
+
+fn note_status(report: &mut IngestReport, table: &str, status: TableStatus) {
+    match status {
+        TableStatus::Created => report.table_changes.push(format!("created {table}")),
+        TableStatus::Evolved(columns) => report
+            .table_changes
+            .push(format!("evolved {table}: added {}", columns.join(", "))),
+        TableStatus::Unchanged => {}
+    }
+}
+
+/// How often the loop checks the flush age: often enough that a batch is committed within
+/// about a tenth of the interval of becoming due.
+fn tick_for(interval: Duration) -> Duration {
+    (interval / 10).clamp(Duration::from_millis(20), Duration::from_secs(1))
+}
+

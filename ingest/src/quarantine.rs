@@ -1,0 +1,153 @@
+//! The quarantine: every message that cannot go to bronze, with its raw bytes and reason,
+//! so nothing is lost and everything can be replayed once the cause is fixed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::{LargeBinaryBuilder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use ingot_lake::{SourceOffsets, Table, TableIdent, TableSpec, table_arrow_schema};
+use ingot_proto::DecodeFailure;
+
+use crate::IngestError;
+use crate::meta::{self, KafkaColumns, MessageMeta};
+
+const PAYLOAD: &str = "payload";
+const REASON: &str = "reason";
+const RULE: &str = "rule";
+const ERROR: &str = "error";
+const MESSAGE_TYPE: &str = "message_type";
+
+/// The quarantine table: the Kafka columns (as in bronze), the raw payload, a reason code,
+/// the broken rule's name and the error text; partitioned by the day it was quarantined.
+pub fn quarantine_schema(ident: TableIdent) -> TableSpec {
+    let mut fields = meta::kafka_fields();
+    fields.extend([
+        Field::new(PAYLOAD, DataType::LargeBinary, true),
+        Field::new(MESSAGE_TYPE, DataType::Utf8, true),
+        Field::new(REASON, DataType::Utf8, true),
+        Field::new(RULE, DataType::Utf8, true),
+        Field::new(ERROR, DataType::Utf8, true),
+    ]);
+    TableSpec {
+        ident,
+        schema: Schema::new(fields),
+        partition_day: Some(meta::INGESTED_AT.to_string()),
+    }
+}
+
+/// A message on its way to the DLQ topic.
+#[derive(Debug, Clone)]
+pub(crate) struct DlqMessage {
+    pub dlq_topic: String,
+    pub source_topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub failure: DecodeFailure,
+}
+
+/// Quarantined rows waiting for the next commit.
+pub(crate) struct QuarantineBuffer {
+    pub ident: TableIdent,
+    schema: SchemaRef,
+    kafka: KafkaColumns,
+    payload: LargeBinaryBuilder,
+    message_type: StringBuilder,
+    reason: StringBuilder,
+    rule: StringBuilder,
+    error: StringBuilder,
+    rows: usize,
+    consumed: SourceOffsets,
+    dlq: Vec<DlqMessage>,
+    by_reason: HashMap<String, u64>,
+}
+
+impl QuarantineBuffer {
+    pub fn new(table: &Table) -> Result<Self, IngestError> {
+        Ok(Self {
+            ident: table.identifier().clone(),
+            schema: Arc::new(table_arrow_schema(table)?),
+            kafka: KafkaColumns::new(),
+            payload: LargeBinaryBuilder::new(),
+            message_type: StringBuilder::new(),
+            reason: StringBuilder::new(),
+            rule: StringBuilder::new(),
+            error: StringBuilder::new(),
+            rows: 0,
+            consumed: SourceOffsets::default(),
+            dlq: Vec::new(),
+            by_reason: HashMap::new(),
+        })
+    }
+
+    pub fn push(
+        &mut self,
+        meta: &MessageMeta<'_>,
+        payload: Option<&[u8]>,
+        message_type: &str,
+        failure: DecodeFailure,
+        dlq_topic: Option<String>,
+        now_micros: i64,
+    ) {
+        self.kafka.append(meta, now_micros);
+        self.payload.append_option(payload);
+        self.message_type.append_value(message_type);
+        self.reason.append_value(failure.reason.code());
+        self.rule.append_option(failure.reason.rule());
+        self.error.append_value(&failure.detail);
+        self.consumed.advance(meta.topic, meta.partition, meta.offset + 1);
+        *self.by_reason.entry(failure.reason.code().to_string()).or_default() += 1;
+        self.rows += 1;
+        if let Some(dlq_topic) = dlq_topic {
+            self.dlq.push(DlqMessage {
+                dlq_topic,
+                source_topic: meta.topic.to_string(),
+                partition: meta.partition,
+                offset: meta.offset,
+                timestamp_ms: meta.timestamp_ms,
+                key: meta.key.map(<[u8]>::to_vec),
+                payload: payload.map(<[u8]>::to_vec),
+                failure,
+            });
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The buffered rows as one batch, the offsets they cover, the DLQ messages and the
+    /// count per reason; the buffer starts over empty.
+    pub fn take(
+        &mut self,
+    ) -> Result<(RecordBatch, SourceOffsets, Vec<DlqMessage>, HashMap<String, u64>), IngestError> {
+        let mut columns: HashMap<String, ArrayRef> = HashMap::new();
+        self.kafka.finish(&mut columns);
+        columns.insert(PAYLOAD.into(), Arc::new(self.payload.finish()));
+        columns.insert(MESSAGE_TYPE.into(), Arc::new(self.message_type.finish()));
+        columns.insert(REASON.into(), Arc::new(self.reason.finish()));
+        columns.insert(RULE.into(), Arc::new(self.rule.finish()));
+        columns.insert(ERROR.into(), Arc::new(self.error.finish()));
+        let ordered = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| columns.remove(f.name()).expect("every quarantine column is built"))
+            .collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), ordered).map_err(|e| IngestError::Topic {
+            topic: self.ident.to_string(),
+            problem: format!("assemble quarantine batch: {e}"),
+        })?;
+        self.rows = 0;
+        Ok((
+            batch,
+            std::mem::take(&mut self.consumed),
+            std::mem::take(&mut self.dlq),
+            std::mem::take(&mut self.by_reason),
+        ))
+    }
+}

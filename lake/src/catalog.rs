@@ -1,0 +1,183 @@
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use iceberg::io::LocalFsStorageFactory;
+use iceberg::table::Table;
+use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
+use iceberg_catalog_sql::{SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalog, SqlCatalogBuilder};
+use serde::Deserialize;
+
+use crate::LakeError;
+
+/// Where tables are catalogued and stored. The embedded default is a SQLite file and a local
+/// directory; a `postgres://` URI uses the same JDBC-compatible schema in Postgres.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// `sqlite://<path>` (created if missing) or `postgres://user:pass@host/db`.
+    #[serde(default = "default_uri")]
+    pub uri: String,
+    /// Directory (or `file://` URI) under which table data and metadata are written.
+    #[serde(default = "default_warehouse")]
+    pub warehouse: String,
+    /// The catalog name recorded in the catalog database (`catalog_name` column).
+    #[serde(default = "default_name")]
+    pub name: String,
+}
+
+fn default_uri() -> String {
+    "sqlite://ingot-data/catalog.db".into()
+}
+fn default_warehouse() -> String {
+    "ingot-data/warehouse".into()
+}
+fn default_name() -> String {
+    "ingot".into()
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            uri: default_uri(),
+            warehouse: default_warehouse(),
+            name: default_name(),
+        }
+    }
+}
+
+/// An open catalog plus what ingot needs to know about it.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    catalog: Arc<SqlCatalog>,
+    warehouse: String,
+}
+
+impl Lake {
+    /// Opens (and on first use creates) the catalog database and the warehouse directory.
+    pub async fn open(config: &CatalogConfig) -> Result<Self, LakeError> {
+        let warehouse = warehouse_uri(&config.warehouse)?;
+        let (uri, bind_style) = if let Some(path) = config.uri.strip_prefix("sqlite://") {
+            let path = sqlite_path(path)?;
+            (format!("sqlite://{}?mode=rwc", path.display()), SqlBindStyle::QMark)
+        } else if config.uri.starts_with("postgres://") || config.uri.starts_with("postgresql://") {
+            (config.uri.clone(), SqlBindStyle::DollarNumeric)
+        } else {
+            return Err(LakeError::Config(format!(
+                "catalog.uri must start with sqlite:// or postgres://, got `{}`",
+                config.uri
+            )));
+        };
+        let props = HashMap::from([
+            (SQL_CATALOG_PROP_URI.to_string(), uri),
+            (SQL_CATALOG_PROP_WAREHOUSE.to_string(), warehouse.clone()),
+            (SQL_CATALOG_PROP_BIND_STYLE.to_string(), bind_style.to_string()),
+        ]);
+        let catalog = SqlCatalogBuilder::default()
+            .with_storage_factory(Arc::new(LocalFsStorageFactory))
+            .load(&config.name, props)
+            .await
+            .map_err(LakeError::iceberg(format!("open catalog {}", config.uri)))?;
+        Ok(Self {
+            catalog: Arc::new(catalog),
+            warehouse,
+        })
+    }
+
+    /// The catalog, for operations this crate does not wrap.
+    pub fn catalog(&self) -> &dyn Catalog {
+        self.catalog.as_ref()
+    }
+
+    /// The warehouse as a `file://` URI.
+    pub fn warehouse(&self) -> &str {
+        &self.warehouse
+    }
+
+    /// Loads a table's current metadata from the catalog.
+    pub async fn load(&self, ident: &TableIdent) -> Result<Table, LakeError> {
+        self.catalog
+            .load_table(ident)
+            .await
+            .map_err(LakeError::iceberg(format!("load table {ident}")))
+    }
+
+    /// Whether the table exists.
+    pub async fn exists(&self, ident: &TableIdent) -> Result<bool, LakeError> {
+        self.catalog
+            .table_exists(ident)
+            .await
+            .map_err(LakeError::iceberg(format!("look up table {ident}")))
+    }
+
+    /// Every table in every namespace, sorted by name.
+    pub async fn list_tables(&self) -> Result<Vec<TableIdent>, LakeError> {
+        let namespaces = self
+            .catalog
+            .list_namespaces(None)
+            .await
+            .map_err(LakeError::iceberg("list namespaces"))?;
+        let mut tables = Vec::new();
+        for ns in namespaces {
+            tables.extend(
+                self.catalog
+                    .list_tables(&ns)
+                    .await
+                    .map_err(LakeError::iceberg(format!("list tables of {}", ns.join("."))))?,
+            );
+        }
+        tables.sort_by_key(|t| t.to_string());
+        Ok(tables)
+    }
+
+    pub(crate) async fn ensure_namespace(&self, ns: &NamespaceIdent) -> Result<(), LakeError> {
+        let exists = self
+            .catalog
+            .namespace_exists(ns)
+            .await
+            .map_err(LakeError::iceberg("look up namespace"))?;
+        if !exists {
+            // A concurrent creator may win; only fail if it still does not exist afterwards.
+            if let Err(e) = self.catalog.create_namespace(ns, HashMap::new()).await {
+                if !self.catalog.namespace_exists(ns).await.unwrap_or(false) {
+                    return Err(LakeError::iceberg(format!("create namespace {}", ns.join(".")))(e));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `a.b` into a table identifier.
+pub fn parse_ident(name: &str) -> Result<TableIdent, LakeError> {
+    TableIdent::from_strs(name.split('.')).map_err(|_| {
+        LakeError::Config(format!("table name `{name}` must look like <namespace>.<table>"))
+    })
+}
+
+fn sqlite_path(path: &str) -> Result<PathBuf, LakeError> {
+    let path = absolute(Path::new(path))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            LakeError::Config(format!("cannot create {}: {e}", parent.display()))
+        })?;
+    }
+    Ok(path)
+}
+
+fn warehouse_uri(warehouse: &str) -> Result<String, LakeError> {
+    if warehouse.contains("://") && !warehouse.starts_with("file://") {
+        return Err(LakeError::Config(format!(
+            "warehouse `{warehouse}`: only local directories are supported in this build"
+        )));
+    }
+    let path = absolute(Path::new(warehouse.strip_prefix("file://").unwrap_or(warehouse)))?;
+    std::fs::create_dir_all(&path)
+        .map_err(|e| LakeError::Config(format!("cannot create warehouse {}: {e}", path.display())))?;
+    Ok(format!("file://{}", path.display()))
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, LakeError> {
+    std::path::absolute(path)
+        .map_err(|e| LakeError::Config(format!("cannot resolve {}: {e}", path.display())))
+}

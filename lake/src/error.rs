@@ -1,0 +1,39 @@
+/// What can go wrong in the lake, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// Another writer changed the table between our read and our commit. Reload and retry.
+    #[error("commit to {table} lost a race with another writer")]
+    CommitConflict { table: String },
+    /// An error from the Iceberg library or the catalog (storage, database, metadata).
+    #[error("{context}: {source}")]
+    Iceberg {
+        context: String,
+        #[source]
+        source: iceberg::Error,
+    },
+    /// The catalog configuration cannot work (bad URI, unreachable warehouse).
+    #[error("catalog config: {0}")]
+    Config(String),
+    /// A schema cannot be evolved into what the contract now says.
+    #[error("schema of {table}: {problem}")]
+    Schema { table: String, problem: String },
+    /// A snapshot summary ingot wrote cannot be read back.
+    #[error("snapshot summary of {table}: {problem}")]
+    Summary { table: String, problem: String },
+}
+
+impl LakeError {
+    /// Whether repeating the same operation (after reloading the table) may succeed.
+    pub fn retryable(&self) -> bool {
+        match self {
+            LakeError::CommitConflict { .. } => true,
+            LakeError::Iceberg { source, .. } => source.retryable(),
+            LakeError::Config(_) | LakeError::Schema { .. } | LakeError::Summary { .. } => false,
+        }
+    }
+
+    pub(crate) fn iceberg(context: impl Into<String>) -> impl FnOnce(iceberg::Error) -> Self {
+        let context = context.into();
+        move |source| LakeError::Iceberg { context, source }
+    }
+}

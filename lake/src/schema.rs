@@ -1,0 +1,174 @@
+//! Table creation and additive schema evolution.
+
+use std::collections::HashMap;
+
+use arrow_schema::{DataType, Field, Fields, Schema as ArrowSchema};
+use iceberg::arrow::arrow_schema_to_schema_auto_assign_ids;
+use iceberg::spec::{Transform, Type, UnboundPartitionSpec};
+use iceberg::table::Table;
+use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
+use iceberg::{TableCreation, TableIdent};
+
+use crate::{Lake, LakeError};
+
+/// What a table should look like: its Arrow schema (field ids are assigned by the catalog)
+/// and the timestamp column whose day partitions it.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub ident: TableIdent,
+    pub schema: ArrowSchema,
+    /// Partition by `day(<column>)` of this timestamp column.
+    pub partition_day: Option<String>,
+}
+
+/// What `ensure_table` had to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableStatus {
+    Created,
+    /// Columns (dotted paths) added to an existing table.
+    Evolved(Vec<String>),
+    Unchanged,
+}
+
+/// Properties every ingot table gets. Iceberg's own commit retries are off because ingot
+/// retries itself: a blind rebase of an append could re-add rows another writer already
+/// committed, which only ingot's offset check can rule out.
+fn table_properties() -> HashMap<String, String> {
+    HashMap::from([
+        ("write.format.default".into(), "parquet".into()),
+        ("write.parquet.compression-codec".into(), "zstd".into()),
+        ("commit.retry.num-retries".into(), "0".into()),
+    ])
+}
+
+impl Lake {
+    /// Creates the table, or adds the columns the spec has and the table lacks. Columns are
+    /// never dropped or retyped: old rows keep their values, new columns read as null.
+    pub async fn ensure_table(&self, spec: &TableSpec) -> Result<(Table, TableStatus), LakeError> {
+        if !self.exists(&spec.ident).await? {
+            return self.create_table(spec).await;
+        }
+        let table = self.load(&spec.ident).await?;
+        let current = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
+            .map_err(LakeError::iceberg("convert table schema"))?;
+        let mut additions = Vec::new();
+        missing_columns(&spec.ident, None, current.fields(), spec.schema.fields(), &mut additions)?;
+        if additions.is_empty() {
+            return Ok((table, TableStatus::Unchanged));
+        }
+        let mut action = Transaction::new(&table).update_schema();
+        let mut added = Vec::new();
+        for (parent, field) in additions {
+            let ty = iceberg_type(&spec.ident, &field)?;
+            added.push(match &parent {
+                Some(p) => format!("{p}.{}", field.name()),
+                None => field.name().clone(),
+            });
+            let column = match parent {
+                Some(p) => AddColumn::builder().parent(p).name(field.name()).field_type(ty).build(),
+                None => AddColumn::optional(field.name(), ty),
+            };
+            action = action.add_column(column);
+        }
+        let table = action
+            .apply(Transaction::new(&table))
+            .map_err(LakeError::iceberg("prepare schema update"))?
+            .commit(self.catalog())
+            .await
+            .map_err(|e| match e.kind() {
+                iceberg::ErrorKind::CatalogCommitConflicts => LakeError::CommitConflict {
+                    table: spec.ident.to_string(),
+                },
+                _ => LakeError::iceberg(format!("evolve schema of {}", spec.ident))(e),
+            })?;
+        tracing::info!(table = %spec.ident, columns = ?added, "added columns");
+        Ok((table, TableStatus::Evolved(added)))
+    }
+
+    async fn create_table(&self, spec: &TableSpec) -> Result<(Table, TableStatus), LakeError> {
+        self.ensure_namespace(spec.ident.namespace()).await?;
+        let schema = arrow_schema_to_schema_auto_assign_ids(&spec.schema)
+            .map_err(LakeError::iceberg(format!("map schema of {}", spec.ident)))?;
+        let mut creation = TableCreation::builder()
+            .name(spec.ident.name().to_string())
+            .schema(schema.clone())
+            .properties(table_properties())
+            .build();
+        if let Some(column) = &spec.partition_day {
+            let field = schema.field_by_name(column).ok_or_else(|| LakeError::Schema {
+                table: spec.ident.to_string(),
+                problem: format!("partition column `{column}` is not in the schema"),
+            })?;
+            let partition = UnboundPartitionSpec::builder()
+                .add_partition_field(field.id, format!("{column}_day"), Transform::Day)
+                .map_err(LakeError::iceberg("build partition spec"))?
+                .build();
+            creation.partition_spec = Some(partition);
+        }
+        match self.catalog().create_table(spec.ident.namespace(), creation).await {
+            Ok(table) => Ok((table, TableStatus::Created)),
+            // Lost a creation race with another ingot: use the winner's table.
+            Err(_) if self.exists(&spec.ident).await? => Box::pin(self.ensure_table(spec)).await,
+            Err(e) => Err(LakeError::iceberg(format!("create table {}", spec.ident))(e)),
+        }
+    }
+}
+
+/// Collects `(parent path, field)` for every field of `wanted` that `current` lacks,
+/// descending into structs present in both.
+fn missing_columns(
+    table: &TableIdent,
+    parent: Option<&str>,
+    current: &Fields,
+    wanted: &Fields,
+    out: &mut Vec<(Option<String>, Field)>,
+) -> Result<(), LakeError> {
+    for field in wanted {
+        match current.iter().find(|c| c.name() == field.name()) {
+            None => out.push((parent.map(str::to_string), field.as_ref().clone())),
+            Some(existing) => match (existing.data_type(), field.data_type()) {
+                (DataType::Struct(have), DataType::Struct(want)) => {
+                    let path = match parent {
+                        Some(p) => format!("{p}.{}", field.name()),
+                        None => field.name().clone(),
+                    };
+                    missing_columns(table, Some(&path), have, want, out)?;
+                }
+                (have, want) if same_kind(have, want) => {}
+                (have, want) => {
+                    return Err(LakeError::Schema {
+                        table: table.to_string(),
+                        problem: format!(
+                            "column `{}` is {have} in the table but {want} in the contract; \
+                             Iceberg columns are not retyped — add a new field instead",
+                            field.name()
+                        ),
+                    });
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Same type, ignoring field ids and nullability inside nested types.
+fn same_kind(a: &DataType, b: &DataType) -> bool {
+    match (a, b) {
+        (DataType::List(x), DataType::List(y)) => same_kind(x.data_type(), y.data_type()),
+        (DataType::Map(x, _), DataType::Map(y, _)) => same_kind(x.data_type(), y.data_type()),
+        (DataType::Struct(x), DataType::Struct(y)) => {
+            y.iter().all(|f| x.iter().any(|g| g.name() == f.name() && same_kind(g.data_type(), f.data_type())))
+        }
+        (DataType::Timestamp(u, _), DataType::Timestamp(v, _)) => u == v,
+        _ => a == b,
+    }
+}
+
+fn iceberg_type(table: &TableIdent, field: &Field) -> Result<Type, LakeError> {
+    let schema = arrow_schema_to_schema_auto_assign_ids(&ArrowSchema::new(vec![field.clone()]))
+        .map_err(|e| LakeError::Schema {
+            table: table.to_string(),
+            problem: format!("column `{}`: {e}", field.name()),
+        })?;
+    Ok(schema.as_struct().fields()[0].field_type.as_ref().clone())
+}

@@ -1,0 +1,82 @@
+//! Contract rules: each check, and the rule's name on failure.
+
+use ingot_proto::{ContractRegistry, ContractRules, DynamicMessage, RuleConfig};
+use prost_reflect::{ReflectMessage, Value};
+
+fn order(fields: &[(&str, Value)]) -> DynamicMessage {
+    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let mut m = DynamicMessage::new(registry.message("ingot.demo.v1.OrderEvent").unwrap());
+    for (name, value) in fields {
+        m.set_field_by_name(name, value.clone());
+    }
+    m
+}
+
+fn rule(toml_text: &str) -> RuleConfig {
+    toml::from_str(toml_text).unwrap()
+}
+
+fn check(rule_toml: &str, message: &DynamicMessage) -> Result<(), String> {
+    let rules = ContractRules::compile(&message.descriptor(), &[rule(rule_toml)]).unwrap();
+    rules.check(message, 1_800_000_000_000_000).map_err(|v| format!("{}:{}", v.rule, v.check))
+}
+
+#[test]
+fn required_treats_proto3_defaults_as_missing() {
+    let r = "name = \"id\"\nfield = \"order_id\"\nrequired = true";
+    assert_eq!(check(r, &order(&[])), Err("id:required".into()));
+    assert_eq!(check(r, &order(&[("order_id", Value::String("o".into()))])), Ok(()));
+}
+
+#[test]
+fn allowed_compares_enums_by_name() {
+    let r = "name = \"st\"\nfield = \"status\"\nallowed = [\"ORDER_STATUS_PAID\"]";
+    assert_eq!(check(r, &order(&[("status", Value::EnumNumber(2))])), Ok(()));
+    assert_eq!(check(r, &order(&[("status", Value::EnumNumber(1))])), Err("st:allowed".into()));
+}
+
+#[test]
+fn ranges_and_patterns() {
+    let min = "name = \"q\"\nfield = \"currency\"\npattern = \"^[A-Z]{3}$\"";
+    assert_eq!(check(min, &order(&[("currency", Value::String("eur".into()))])), Err("q:pattern".into()));
+    assert_eq!(check(min, &order(&[("currency", Value::String("EUR".into()))])), Ok(()));
+}
+
+#[test]
+fn nested_paths_and_numeric_bounds() {
+    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let money = registry.message("ingot.demo.v1.Money").unwrap();
+    let mut total = DynamicMessage::new(money);
+    total.set_field_by_name("units", Value::I64(-5));
+    let r = "name = \"neg\"\nfield = \"total.units\"\nmin = 0";
+    assert_eq!(check(r, &order(&[("total", Value::Message(total))])), Err("neg:min".into()));
+    // An unset parent message has no value below it: the bound does not apply.
+    assert_eq!(check(r, &order(&[])), Ok(()));
+}
+
+#[test]
+fn event_time_skew_and_age() {
+    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let ts = |seconds: i64| {
+        let mut t = DynamicMessage::new(registry.message("google.protobuf.Timestamp").unwrap());
+        t.set_field_by_name("seconds", Value::I64(seconds));
+        Value::Message(t)
+    };
+    let now = 1_800_000_000;
+    let skew = "name = \"future\"\nfield = \"occurred_at\"\nmax_future_skew = \"5m\"";
+    assert_eq!(check(skew, &order(&[("occurred_at", ts(now + 3600))])), Err("future:max_future_skew".into()));
+    assert_eq!(check(skew, &order(&[("occurred_at", ts(now + 60))])), Ok(()));
+    let age = "name = \"old\"\nfield = \"occurred_at\"\nmax_age = \"1d\"";
+    assert_eq!(check(age, &order(&[("occurred_at", ts(now - 2 * 86_400))])), Err("old:max_age".into()));
+}
+
+#[test]
+fn typo_in_rule_fails_at_start_up() {
+    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let message = registry.message("ingot.demo.v1.OrderEvent").unwrap();
+    let bad_field = rule("name = \"x\"\nfield = \"ordr_id\"\nrequired = true");
+    let err = ContractRules::compile(&message, &[bad_field]).unwrap_err().to_string();
+    assert!(err.contains("rule `x`") && err.contains("ordr_id"), "{err}");
+    let no_check = rule("name = \"y\"\nfield = \"order_id\"");
+    assert!(ContractRules::compile(&message, &[no_check]).is_err());
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test: installs what the tests need (the broker, the Python readers), then the
+# unit, golden and end-to-end tests. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export INGOT_STATE_DIR="${INGOT_STATE_DIR:-$HOME/.cache/ingot}"
+# One persistent target dir, so repeated runs on the same machine rebuild incrementally.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$INGOT_STATE_DIR/target}"
+mkdir -p "$INGOT_STATE_DIR"
+
+# The Kafka-protocol broker the end-to-end tests start (one per test, on a free port).
+scripts/broker.sh install
+export INGOT_TANSU="$(scripts/broker.sh path)"
+
+# Independent Iceberg readers for the interop tests.
+VENV="$INGOT_STATE_DIR/venv"
+if ! "$VENV/bin/python" -c "import pyiceberg, pyarrow, sqlalchemy" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet 'pyiceberg[sql-sqlite,pyarrow]==0.12.*'
+fi
+export INGOT_TEST_PYTHON="$VENV/bin/python"
+
+cargo build --workspace --tests --locked
+# End-to-end tests each run a broker and ingot processes: two at a time on two cores.
+cargo test --workspace --locked -- --test-threads 2

@@ -1,0 +1,87 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "ingot", version, about = "Kafka topics of Protobuf events into an auditable Iceberg lakehouse")]
+pub struct Cli {
+    /// Config file; a missing `ingot.toml` means all defaults.
+    #[arg(long, global = true, default_value = "ingot.toml", env = "INGOT_CONFIG")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the ingest service.
+    Run {
+        /// Process what the topics hold now, commit, print a summary and exit.
+        #[arg(long)]
+        until_caught_up: bool,
+    },
+    /// Produce sample events (good, malformed, duplicated, late) to a configured topic.
+    Produce(ProduceArgs),
+    /// List the lake's tables with row, file and snapshot counts.
+    Tables,
+    /// List a table's snapshots, oldest first.
+    Snapshots {
+        /// `<namespace>.<table>`, e.g. `bronze.orders`.
+        table: String,
+    },
+    /// Measure throughput: the pipeline alone, or end to end against the broker.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProduceArgs {
+    /// A topic from the config's `[[topics]]`.
+    #[arg(long)]
+    pub topic: String,
+    /// How many messages.
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    /// Messages per second; 0 = as fast as possible.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Share of malformed messages (undecodable bytes, wrong type, broken rules).
+    #[arg(long, default_value_t = 0.0)]
+    pub bad_ratio: f64,
+    /// Share of messages that repeat an earlier event's idempotency key.
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicate_ratio: f64,
+    /// Share of events whose event time lies hours in the past.
+    #[arg(long, default_value_t = 0.0)]
+    pub late_ratio: f64,
+    /// Seed for reproducible samples.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Partitions to create the topic with, if it does not exist.
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: BenchKind,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchKind {
+    /// Decode → Arrow → Parquet (ZSTD) → Iceberg commit, messages served from memory.
+    Pipeline {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        /// Rows per commit.
+        #[arg(long, default_value_t = 500_000)]
+        flush_rows: usize,
+    },
+    /// A no-op consumer vs ingot draining the same topic on the configured broker.
+    EndToEnd {
+        #[arg(long, default_value_t = 500_000)]
+        events: u64,
+    },
+}

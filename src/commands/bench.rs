@@ -1,0 +1,157 @@
+//! Benchmarks that print throughput: the write path alone (messages from memory), and end to
+//! end against the configured broker next to a no-op consumer of the same topic.
+
+use std::time::{Duration, Instant};
+
+use ingot_ingest::{IngestConfig, MessageMeta, Pipeline, RunMode, TopicConfig};
+use ingot_lake::{CatalogConfig, Lake};
+use ingot_proto::ContractRegistry;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+
+use super::CliError;
+use super::produce::send_samples;
+use crate::config::Config;
+use crate::sample::{Mix, SampleGenerator};
+
+const BENCH_MESSAGE: &str = "ingot.demo.v1.OrderEvent";
+const PARTITIONS: i32 = 3;
+
+/// A throwaway lake in a temp dir, so benchmarks never touch the configured one.
+async fn scratch_lake() -> Result<(tempfile::TempDir, Lake), CliError> {
+    let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
+    let catalog = CatalogConfig {
+        uri: format!("sqlite://{}", dir.path().join("catalog.db").display()),
+        warehouse: dir.path().join("warehouse").display().to_string(),
+        name: "bench".into(),
+    };
+    let lake = Lake::open(&catalog).await?;
+    Ok((dir, lake))
+}
+
+fn bench_topic(name: &str) -> TopicConfig {
+    TopicConfig {
+        topic: name.into(),
+        message: BENCH_MESSAGE.into(),
+        table: Some("bench_orders".into()),
+        event_time: Some("occurred_at".into()),
+        dlq_topic: Some(String::new()),
+        allow_unknown_fields: false,
+        rules: Vec::new(),
+    }
+}
+
+/// Decode → Arrow → Parquet (ZSTD) → Iceberg commit for pre-serialized events.
+pub async fn pipeline(config: &Config, events: usize, flush_rows: usize) -> Result<(), CliError> {
+    let registry = ContractRegistry::load(&config.contracts.dir)?;
+    let message = registry.message(BENCH_MESSAGE)?;
+    let mut generator = SampleGenerator::new(message, Mix::default(), 1);
+    eprintln!("generating {events} events...");
+    let payloads: Vec<Vec<u8>> = (0..events).map(|_| generator.next_sample().payload).collect();
+    let bytes: usize = payloads.iter().map(Vec::len).sum();
+
+    let (_dir, lake) = scratch_lake().await?;
+    let ingest = IngestConfig::default();
+    let mut pipeline = Pipeline::prepare(lake, &registry, config.kafka.clone(), ingest, vec![bench_topic("bench")]).await?;
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let mut commit_time = Duration::ZERO;
+    for (i, payload) in payloads.iter().enumerate() {
+        let meta = MessageMeta {
+            topic: "bench",
+            partition: i as i32 % PARTITIONS,
+            offset: (i as i32 / PARTITIONS) as i64,
+            timestamp_ms: Some(1_790_000_000_000),
+            key: None,
+        };
+        pipeline.accept(&meta, Some(payload))?;
+        if (i + 1) % flush_rows == 0 {
+            let t = Instant::now();
+            pipeline.commit_buffered().await?;
+            commit_time += t.elapsed();
+        }
+    }
+    let t = Instant::now();
+    pipeline.commit_buffered().await?;
+    commit_time += t.elapsed();
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let rows: u64 = pipeline.report().bronze_rows.values().sum();
+    assert_eq!(rows as usize, events, "every event landed");
+    println!("bench pipeline: {events} events, {:.0} bytes/event on average, flush every {flush_rows} rows", bytes as f64 / events as f64);
+    println!("  wall        {wall:.2} s  ({:.0} events/s, {:.1} MB/s)", events as f64 / wall, bytes as f64 / wall / 1e6);
+    println!("  cpu         {cpu:.2} s  ({:.0} events/s per core used, {:.1} MB/s per core)", events as f64 / cpu, bytes as f64 / cpu / 1e6);
+    println!("  decode+arrow {:.2} s, parquet+commit {:.2} s", wall - commit_time.as_secs_f64(), commit_time.as_secs_f64());
+    println!("  snapshots   {}", pipeline.report().snapshots);
+    println!("  peak RSS    {} MiB (includes the {} MiB of payloads held in memory)", peak_rss_mib(), bytes >> 20);
+    Ok(())
+}
+
+/// A no-op consumer and ingot drain the same freshly produced topic; prints both rates.
+pub async fn end_to_end(config: &Config, events: u64) -> Result<(), CliError> {
+    let registry = ContractRegistry::load(&config.contracts.dir)?;
+    let message = registry.message(BENCH_MESSAGE)?;
+    let topic = format!("ingot-bench-{}", uuid::Uuid::new_v4().simple());
+    ingot_ingest::ensure_topics(&config.kafka, std::slice::from_ref(&topic), PARTITIONS).await?;
+    eprintln!("producing {events} events to {topic}...");
+    let mut generator = SampleGenerator::new(message, Mix::default(), 1);
+    send_samples(&config.kafka, &topic, &mut generator, events, 0.0).await?;
+
+    let noop_secs = drain_without_work(config, &topic, events).await?;
+    let (_dir, lake) = scratch_lake().await?;
+    let mut kafka = config.kafka.clone();
+    kafka.group_id = format!("ingot-bench-{}", uuid::Uuid::new_v4().simple());
+    let pipeline = Pipeline::prepare(lake, &registry, kafka, IngestConfig::default(), vec![bench_topic(&topic)]).await?;
+    let started = Instant::now();
+    let report = pipeline.run(RunMode::UntilCaughtUp, std::future::pending()).await?;
+    let ingot_secs = started.elapsed().as_secs_f64();
+    let rows: u64 = report.bronze_rows.values().sum();
+    let noop_rate = events as f64 / noop_secs;
+    let ingot_rate = rows as f64 / ingot_secs;
+    println!("bench end-to-end: {events} events on {PARTITIONS} partitions of {topic}");
+    println!("  no-op consumer {noop_rate:>10.0} events/s ({noop_secs:.2} s)");
+    println!("  ingot → bronze {ingot_rate:>10.0} events/s ({ingot_secs:.2} s, includes group join and {} commits)", report.snapshots);
+    println!("  ratio          {:>10.1} %", 100.0 * ingot_rate / noop_rate);
+    println!("  peak RSS       {} MiB", peak_rss_mib());
+    Ok(())
+}
+
+/// Time for a consumer that does nothing with the messages to read `events` of them.
+async fn drain_without_work(config: &Config, topic: &str, events: u64) -> Result<f64, CliError> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka.brokers)
+        .set("group.id", format!("noop-{}", uuid::Uuid::new_v4().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let mut seen = 0u64;
+    let mut started = None;
+    while seen < events {
+        let message = consumer.recv().await?;
+        started.get_or_insert_with(Instant::now);
+        std::hint::black_box(rdkafka::Message::payload(&message));
+        seen += 1;
+    }
+    Ok(started.map_or(0.0, |s| s.elapsed().as_secs_f64()))
+}
+
+/// User + system CPU time of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // After the command name: utime and stime are the 12th and 13th fields; 100 ticks/s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}

@@ -1,0 +1,48 @@
+//! One module per subcommand; this one routes and holds what they share.
+
+mod bench;
+mod produce;
+mod run;
+mod tables;
+
+use std::path::Path;
+
+use crate::cli::{BenchKind, Cli, Command};
+use crate::config::{Config, ConfigError};
+
+/// Why a command failed. Each source keeps its own `retryable()`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Lake(#[from] ingot_lake::LakeError),
+    #[error(transparent)]
+    Ingest(#[from] ingot_ingest::IngestError),
+    #[error(transparent)]
+    Contract(#[from] ingot_proto::ProtoError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let config = load_config(&cli.config)?;
+    match cli.command {
+        Command::Run { until_caught_up } => run::run(&config, until_caught_up).await,
+        Command::Produce(args) => produce::produce(&config, &args).await,
+        Command::Tables => tables::tables(&config).await,
+        Command::Snapshots { table } => tables::snapshots(&config, &table).await,
+        Command::Bench(args) => match args.which {
+            BenchKind::Pipeline { events, flush_rows } => bench::pipeline(&config, events, flush_rows).await,
+            BenchKind::EndToEnd { events } => bench::end_to_end(&config, events).await,
+        },
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    // Only the default file may be absent; a file the user named must exist.
+    let required = path != Path::new("ingot.toml");
+    Config::load(path, required)
+}

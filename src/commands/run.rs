@@ -1,0 +1,48 @@
+use ingot_ingest::{IngestReport, Pipeline, RunMode};
+use ingot_lake::Lake;
+use ingot_proto::ContractRegistry;
+
+use super::CliError;
+use crate::config::Config;
+
+pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError> {
+    if config.topics.is_empty() {
+        return Err(CliError::Usage("no [[topics]] configured: nothing to ingest".into()));
+    }
+    let registry = ContractRegistry::load(&config.contracts.dir)?;
+    let lake = Lake::open(&config.catalog).await?;
+    let pipeline = Pipeline::prepare(
+        lake,
+        &registry,
+        config.kafka.clone(),
+        config.ingest.clone(),
+        config.topics.clone(),
+    )
+    .await?;
+    let mode = if until_caught_up { RunMode::UntilCaughtUp } else { RunMode::Service };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: flushing what is buffered");
+    };
+    let report = pipeline.run(mode, shutdown).await?;
+    print_report(&report);
+    Ok(())
+}
+
+fn print_report(report: &IngestReport) {
+    for change in &report.table_changes {
+        println!("{change}");
+    }
+    println!("consumed {} messages, committed {} snapshots", report.consumed, report.snapshots);
+    for (table, rows) in &report.bronze_rows {
+        println!("  {table}: {rows} rows");
+    }
+    let quarantined: u64 = report.quarantined.values().sum();
+    println!("  quarantined: {quarantined}");
+    for (reason, n) in &report.quarantined {
+        println!("    {reason}: {n}");
+    }
+    if report.skipped_rows > 0 {
+        println!("  skipped (already in the table): {}", report.skipped_rows);
+    }
+}

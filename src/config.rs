@@ -1,0 +1,213 @@
+//! The config file (`ingot.toml` by default) and its `INGOT_…` environment overrides.
+//!
+//! Every key can be overridden from the environment: `INGOT_CATALOG__URI` sets
+//! `catalog.uri`, `INGOT_TOPICS__0__TABLE` sets `table` of the first `[[topics]]` entry.
+//! Values are read as TOML when they parse as such (numbers, booleans, arrays), else as text.
+
+use std::path::{Path, PathBuf};
+
+use ingot_ingest::{IngestConfig, KafkaConfig, TopicConfig};
+use ingot_lake::CatalogConfig;
+use serde::Deserialize;
+
+const ENV_PREFIX: &str = "INGOT_";
+
+/// All of ingot's settings.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub contracts: ContractsConfig,
+    #[serde(default)]
+    pub topics: Vec<TopicConfig>,
+}
+
+/// Where the `.proto` contracts live.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ContractsConfig {
+    /// Directory searched recursively for `.proto` files; also the import root.
+    #[serde(default = "default_contracts_dir")]
+    pub dir: PathBuf,
+}
+
+fn default_contracts_dir() -> PathBuf {
+    PathBuf::from("proto/contracts")
+}
+
+impl Default for ContractsConfig {
+    fn default() -> Self {
+        Self { dir: default_contracts_dir() }
+    }
+}
+
+/// A config that cannot be used, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {message}")]
+    Key { file: PathBuf, key: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+impl Config {
+    /// Reads the file (a missing default file means all defaults), applies environment
+    /// overrides, and resolves relative paths against the file's directory.
+    pub fn load(file: &Path, required: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => String::new(),
+            Err(source) => return Err(ConfigError::Read { file: file.into(), source }),
+        };
+        Self::from_toml(&text, file, std::env::vars())
+    }
+
+    /// Parses config text; `vars` supplies the environment (tests pass their own).
+    pub fn from_toml(
+        text: &str,
+        file: &Path,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut value: toml::Value = toml::from_str::<toml::Table>(text)
+            .map(toml::Value::Table)
+            .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
+        for (var, raw) in vars {
+            if let Some(path) = var.strip_prefix(ENV_PREFIX) {
+                apply_override(&mut value, path, &raw).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+            }
+        }
+        let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Key {
+            file: file.into(),
+            key: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        config.resolve_paths(file.parent().unwrap_or(Path::new(".")));
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        self.contracts.dir = resolve(&self.contracts.dir);
+        if let Some(path) = self.catalog.uri.strip_prefix("sqlite://") {
+            self.catalog.uri = format!("sqlite://{}", resolve(Path::new(path)).display());
+        }
+        if !self.catalog.warehouse.contains("://") {
+            self.catalog.warehouse = resolve(Path::new(&self.catalog.warehouse)).display().to_string();
+        }
+    }
+
+    fn validate(&self, file: &Path) -> Result<(), ConfigError> {
+        let key_error = |key: String, message: &str| ConfigError::Key { file: file.into(), key, message: message.into() };
+        let mut seen = std::collections::HashSet::new();
+        for (i, topic) in self.topics.iter().enumerate() {
+            if !seen.insert(&topic.topic) {
+                return Err(key_error(format!("topics[{i}].topic"), "topic is configured twice"));
+            }
+        }
+        let flush = &self.ingest.flush;
+        if flush.rows == 0 {
+            return Err(key_error("ingest.flush.rows".into(), "must be at least 1"));
+        }
+        if flush.interval.is_zero() {
+            return Err(key_error("ingest.flush.interval".into(), "must be longer than zero"));
+        }
+        Ok(())
+    }
+}
+
+/// Sets `a__b__0__c` in the TOML tree, creating tables on the way.
+fn apply_override(root: &mut toml::Value, path: &str, raw: &str) -> Result<(), String> {
+    let segments: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+    if segments.iter().any(String::is_empty) {
+        return Err("empty key segment (use `__` between keys)".into());
+    }
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let mut node = root;
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        node = match node {
+            toml::Value::Table(table) => {
+                if last {
+                    table.insert(segment.clone(), parsed);
+                    return Ok(());
+                }
+                table.entry(segment.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            }
+            toml::Value::Array(items) => {
+                let index: usize = segment.parse().map_err(|_| format!("`{segment}` is not an array index"))?;
+                let item = items.get_mut(index).ok_or_else(|| format!("there is no entry {index}"))?;
+                if last {
+                    *item = parsed;
+                    return Ok(());
+                }
+                item
+            }
+            _ => return Err(format!("`{segment}` is below a plain value")),
+        };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            text,
+            Path::new("/etc/ingot/ingot.toml"),
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn bad_value_names_the_key_and_the_file() {
+        let err = parse("[ingest.flush]\nrows = \"many\"\n", &[]).unwrap_err().to_string();
+        assert!(err.starts_with("/etc/ingot/ingot.toml: key `ingest.flush.rows`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let err = parse("[kafka]\nbrokers = \"x:1\"\nbroker = \"typo\"\n", &[]).unwrap_err().to_string();
+        assert!(err.contains("key `kafka.broker`: unknown field"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_any_key() {
+        let config = parse(
+            "[[topics]]\ntopic = \"orders\"\nmessage = \"a.B\"\n",
+            &[("INGOT_KAFKA__BROKERS", "h:1"), ("INGOT_INGEST__FLUSH__ROWS", "42"), ("INGOT_TOPICS__0__TABLE", "o")],
+        )
+        .unwrap();
+        assert_eq!(config.kafka.brokers, "h:1");
+        assert_eq!(config.ingest.flush.rows, 42);
+        assert_eq!(config.topics[0].table.as_deref(), Some("o"));
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_file() {
+        let config = parse("", &[]).unwrap();
+        assert_eq!(config.contracts.dir, PathBuf::from("/etc/ingot/proto/contracts"));
+        assert_eq!(config.catalog.uri, "sqlite:///etc/ingot/ingot-data/catalog.db");
+    }
+
+    #[test]
+    fn durations_are_humantime() {
+        let config = parse("[ingest.flush]\ninterval = \"250ms\"\n", &[]).unwrap();
+        assert_eq!(config.ingest.flush.interval, std::time::Duration::from_millis(250));
+    }
+}

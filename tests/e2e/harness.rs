@@ -1,0 +1,183 @@
+//! Real components for end-to-end tests: a tansu broker per test on a free 127.0.0.1 port,
+//! a temp workspace with its own SQLite catalog and warehouse, and the `ingot` binary.
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type};
+use ingot_lake::{CatalogConfig, Lake, parse_ident, read_table};
+
+/// A tansu broker with in-memory storage, killed when dropped.
+pub struct Broker {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr = format!("127.0.0.1:{port}");
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("tcp://{addr}");
+        let child = Command::new(tansu())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("broker.log")).unwrap())
+            .spawn()
+            .expect("start tansu (run scripts/broker.sh install, or set INGOT_TANSU)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker { child, addr, _dir: dir }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tansu() -> PathBuf {
+    if let Ok(path) = std::env::var("INGOT_TANSU") {
+        return path.into();
+    }
+    let home_bin = PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo/bin/tansu");
+    if home_bin.exists() { home_bin } else { "tansu".into() }
+}
+
+/// A temp directory with an `ingot.toml` pointing at a broker and its own catalog.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+/// The demo contracts, as shipped.
+pub fn demo_contracts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/contracts")
+}
+
+impl Workspace {
+    /// `topics` is the TOML of the `[[topics]]` entries; flush settings keep commits small
+    /// so tests exercise many of them.
+    pub fn new(broker: &Broker, contracts: &Path, flush_rows: usize, topics: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("ingot.toml");
+        let group = format!("ingot-test-{}", std::process::id());
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[catalog]
+uri = "sqlite://catalog.db"
+warehouse = "warehouse"
+
+[kafka]
+brokers = "{addr}"
+group_id = "{group}"
+
+[contracts]
+dir = "{contracts}"
+
+[ingest.flush]
+rows = {flush_rows}
+interval = "500ms"
+
+{topics}
+"#,
+                addr = broker.addr,
+                contracts = contracts.display(),
+            ),
+        )
+        .unwrap();
+        Workspace { dir, config }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingot"));
+        cmd.arg("--config").arg(&self.config).args(args);
+        cmd.env("INGOT_LOG", "warn");
+        cmd
+    }
+
+    /// Runs ingot to completion and returns its stdout; panics with its stderr on failure.
+    pub fn ingot(&self, args: &[&str]) -> String {
+        let Output { status, stdout, stderr } = self.command(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&stdout).to_string();
+        assert!(status.success(), "ingot {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&stderr));
+        stdout
+    }
+
+    pub fn catalog(&self) -> CatalogConfig {
+        CatalogConfig {
+            uri: format!("sqlite://{}", self.dir.path().join("catalog.db").display()),
+            warehouse: self.dir.path().join("warehouse").display().to_string(),
+            name: "ingot".into(),
+        }
+    }
+
+    /// All rows of a table at its current snapshot.
+    pub async fn rows(&self, table: &str) -> Vec<RecordBatch> {
+        let lake = Lake::open(&self.catalog()).await.unwrap();
+        let table = lake.load(&parse_ident(table).unwrap()).await.unwrap();
+        read_table(&table, None).await.unwrap()
+    }
+}
+
+/// How many times each (partition, offset) occurs in the batches.
+pub fn offsets_seen(batches: &[RecordBatch], into: &mut BTreeMap<(i32, i64), u32>) {
+    for batch in batches {
+        let partitions = batch.column_by_name("_kafka_partition").unwrap().as_primitive::<Int32Type>();
+        let offsets = batch.column_by_name("_kafka_offset").unwrap().as_primitive::<Int64Type>();
+        for i in 0..batch.num_rows() {
+            *into.entry((partitions.value(i), offsets.value(i))).or_default() += 1;
+        }
+    }
+}
+
+pub fn row_count(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// Number in a line like "produced 3000 messages ...: good 2600, late 0, duplicates 100, malformed 300".
+pub fn produced_count(stdout: &str, label: &str) -> u64 {
+    let after = stdout.split(label).nth(1).unwrap_or_else(|| panic!("no `{label}` in {stdout}"));
+    after.trim_start().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+pub const ORDERS_TOPIC: &str = r#"
+[[topics]]
+topic = "orders"
+message = "ingot.demo.v1.OrderEvent"
+event_time = "occurred_at"
+
+[[topics.rules]]
+name = "order_id_present"
+field = "order_id"
+required = true
+
+[[topics.rules]]
+name = "known_currency"
+field = "currency"
+allowed = ["EUR", "USD", "GBP"]
+"#;
+
+impl Workspace {
+    /// Starts ingot in the background with extra environment (config overrides).
+    pub fn spawn_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    }
+}

@@ -1,0 +1,124 @@
+//! Kafka → bronze/quarantine, exactly once, on a real broker and catalog.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+
+use crate::harness::*;
+
+fn assert_each_offset_once(seen: &BTreeMap<(i32, i64), u32>, produced: usize) {
+    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n != 1).take(5).collect();
+    assert!(repeated.is_empty(), "offsets stored more than once: {repeated:?}");
+    assert_eq!(seen.len(), produced, "every produced message is in bronze or quarantine");
+    // Offsets of each partition are 0..n with no gap.
+    let mut per_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for (p, o) in seen.keys() {
+        per_partition.entry(*p).or_default().push(*o);
+    }
+    for (p, offsets) in per_partition {
+        assert_eq!(*offsets.last().unwrap() + 1, offsets.len() as i64, "gap in partition {p}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn good_and_malformed_messages_reconcile_exactly() {
+    let broker = Broker::start();
+    let ws = Workspace::new(&broker, &demo_contracts(), 100_000, ORDERS_TOPIC);
+    let out = ws.ingot(&["produce", "--topic", "orders", "--count", "3000", "--bad-ratio", "0.1", "--duplicate-ratio", "0.05"]);
+    let malformed = produced_count(&out, "malformed");
+    assert!(malformed > 200, "{out}");
+
+    let summary = ws.ingot(&["run", "--until-caught-up"]);
+    assert!(summary.contains("consumed 3000 messages"), "{summary}");
+
+    let bronze = ws.rows("bronze.orders").await;
+    let quarantine = ws.rows("ingot.quarantine").await;
+    assert_eq!(row_count(&quarantine) as u64, malformed);
+    assert_eq!(row_count(&bronze) + row_count(&quarantine), 3000);
+    let mut seen = BTreeMap::new();
+    offsets_seen(&bronze, &mut seen);
+    offsets_seen(&quarantine, &mut seen);
+    assert_each_offset_once(&seen, 3000);
+
+    // Each quarantined row keeps its bytes and says why.
+    let mut reasons = BTreeMap::new();
+    for batch in &quarantine {
+        let reason = batch.column_by_name("reason").unwrap().as_string::<i32>();
+        let rule = batch.column_by_name("rule").unwrap().as_string::<i32>();
+        let payload = batch.column_by_name("payload").unwrap().as_binary::<i64>();
+        for i in 0..batch.num_rows() {
+            let key = format!("{}/{}", reason.value(i), if rule.is_null(i) { "-" } else { rule.value(i) });
+            *reasons.entry(key).or_insert(0) += 1;
+            if reason.value(i) != "empty_payload" {
+                assert!(!payload.value(i).is_empty(), "payload kept");
+            }
+        }
+    }
+    for expected in ["undecodable/-", "empty_payload/-", "rule_violation/order_id_present"] {
+        assert!(reasons.contains_key(expected), "no {expected} in {reasons:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resumes_from_table_offsets_after_kill_9() {
+    let broker = Broker::start();
+    let ws = Workspace::new(&broker, &demo_contracts(), 700, ORDERS_TOPIC);
+    let produced = 20_000;
+    ws.ingot(&["produce", "--topic", "orders", "--count", &produced.to_string(), "--bad-ratio", "0.05"]);
+
+    // Kill -9 at several points of a run: before it joined, mid-batch, between commits.
+    for (i, delay_ms) in [400u64, 1_500, 2_500, 3_500, 5_000].into_iter().enumerate() {
+        // A fresh consumer group each time: the tables, not Kafka, say where to resume.
+        let mut child = ws.spawn_with_env(&["run"], &[("INGOT_KAFKA__GROUP_ID", &format!("crash-{i}"))]);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let before_final = row_count(&ws.rows("bronze.orders").await);
+    assert!(before_final > 0, "the killed runs committed something");
+    ws.ingot(&["run", "--until-caught-up"]);
+
+    let mut seen = BTreeMap::new();
+    offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
+    offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
+    assert_each_offset_once(&seen, produced);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn field_added_to_contract_mid_stream_becomes_a_new_column() {
+    let broker = Broker::start();
+    let contracts = tempfile::tempdir().unwrap();
+    let v1 = r#"syntax = "proto3";
+package test.v1;
+import "google/protobuf/timestamp.proto";
+message Reading {
+  string sensor_id = 1;
+  int64 value = 2;
+  google.protobuf.Timestamp measured_at = 3;
+}
+"#;
+    std::fs::write(contracts.path().join("reading.proto"), v1).unwrap();
+    let topic = "[[topics]]\ntopic = \"readings\"\nmessage = \"test.v1.Reading\"\nevent_time = \"measured_at\"\n";
+    let ws = Workspace::new(&broker, contracts.path(), 10_000, topic);
+    ws.ingot(&["produce", "--topic", "readings", "--count", "200"]);
+    ws.ingot(&["run", "--until-caught-up"]);
+
+    let v2 = v1.replace("  google.protobuf.Timestamp measured_at = 3;\n", "  google.protobuf.Timestamp measured_at = 3;\n  string unit = 4;\n");
+    std::fs::write(contracts.path().join("reading.proto"), v2).unwrap();
+    ws.ingot(&["produce", "--topic", "readings", "--count", "150", "--seed", "7"]);
+    let summary = ws.ingot(&["run", "--until-caught-up"]);
+    assert!(summary.contains("evolved bronze.readings: added unit"), "{summary}");
+
+    let rows = ws.rows("bronze.readings").await;
+    assert_eq!(row_count(&rows), 350);
+    let (mut nulls, mut values) = (0, 0);
+    for batch in &rows {
+        let unit = batch.column_by_name("unit").expect("new column").as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            if unit.is_null(i) { nulls += 1 } else { values += 1; assert!(unit.value(i).starts_with("unit-")) }
+        }
+    }
+    assert_eq!((nulls, values), (200, 150), "old rows read null, new rows carry the field");
+}
