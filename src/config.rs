@@ -11,6 +11,9 @@ use ingot_lake::CatalogConfig;
 use serde::Deserialize;
 
 const ENV_PREFIX: &str = "INGOT_";
+/// Top-level config keys; other `INGOT_…` variables (`INGOT_LOG`, `INGOT_CONFIG`, the test
+/// scripts' own) are not config overrides.
+const SECTIONS: [&str; 5] = ["catalog", "kafka", "ingest", "contracts", "topics"];
 
 /// All of ingot's settings.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -82,7 +85,9 @@ impl Config {
             .map(toml::Value::Table)
             .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
         for (var, raw) in vars {
-            if let Some(path) = var.strip_prefix(ENV_PREFIX) {
+            let Some(path) = var.strip_prefix(ENV_PREFIX) else { continue };
+            let section = path.split("__").next().unwrap_or_default().to_lowercase();
+            if SECTIONS.contains(&section.as_str()) {
                 apply_override(&mut value, path, &raw).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
             }
         }

@@ -18,12 +18,47 @@ pub(crate) type ResumeOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
 /// The partitions this member owns right now.
 pub(crate) type Assignment = Arc<Mutex<BTreeSet<(String, i32)>>>;
 
+/// High watermark per partition as the last fetch responses reported it. Taken from
+/// librdkafka's statistics rather than a ListOffsets request: fetch responses are what the
+/// consumer actually reads against, and some brokers answer ListOffsets loosely.
+pub(crate) type HighWatermarks = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
 pub(crate) struct IngestContext {
-    resume: ResumeOffsets,
-    assignment: Assignment,
+    pub resume: ResumeOffsets,
+    pub assignment: Assignment,
+    pub high_watermarks: HighWatermarks,
 }
 
-impl ClientContext for IngestContext {}
+impl ClientContext for IngestContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        let Ok(stats) = serde_json::from_slice::<serde_json::Value>(statistics) else {
+            return;
+        };
+        let Some(topics) = stats.get("topics").and_then(|t| t.as_object()) else {
+            return;
+        };
+        let mut highs = self.high_watermarks.lock().expect("watermarks lock");
+        for (topic, t) in topics {
+            let Some(partitions) = t.get("partitions").and_then(|p| p.as_object()) else { continue };
+            for (partition, p) in partitions {
+                let (Ok(partition), Some(hi)) = (partition.parse::<i32>(), p.get("hi_offset").and_then(|h| h.as_i64())) else {
+                    continue;
+                };
+                // -1 is librdkafka's internal "unassigned" partition; negative offsets are unknown.
+                if partition >= 0 && hi >= 0 {
+                    highs.insert((topic.clone(), partition), hi);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        // End of partition is reported here too; it is normal, not an error.
+        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+            tracing::warn!(%error, reason, "kafka client error");
+        }
+    }
+}
 
 impl ConsumerContext for IngestContext {
     // Overridden whole (eager protocol) so the offsets can be set before `assign`; seeking
@@ -76,8 +111,8 @@ impl ConsumerContext for IngestContext {
 
 pub(crate) fn create_consumer(
     kafka: &KafkaConfig,
-    resume: ResumeOffsets,
-    assignment: Assignment,
+    context: IngestContext,
+    stats_interval_ms: u32,
 ) -> Result<StreamConsumer<IngestContext>, IngestError> {
     let mut config = ClientConfig::new();
     config
@@ -88,14 +123,19 @@ pub(crate) fn create_consumer(
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "true")
         .set("partition.assignment.strategy", "range")
+        // A crashed member holds its partitions until its session expires; Kafka's 45 s
+        // default would stall a restarted ingot that long.
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "2000")
         // Bounds what librdkafka prefetches while a flush is being written: the fetcher
         // pauses when this fills, which is the backpressure on the broker.
         .set("queued.max.messages.kbytes", "65536")
-        .set("fetch.max.bytes", "52428800");
+        .set("fetch.max.bytes", "52428800")
+        .set("statistics.interval.ms", stats_interval_ms.to_string());
     for (k, v) in &kafka.properties {
         config.set(k, v);
     }
     config
-        .create_with_context(IngestContext { resume, assignment })
+        .create_with_context(context)
         .map_err(IngestError::kafka("create consumer"))
 }

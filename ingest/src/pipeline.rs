@@ -15,7 +15,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::bronze::{BronzeBuffer, bronze_table_spec};
 use crate::commit::commit_exactly_once;
-use crate::consumer::{Assignment, IngestContext, ResumeOffsets, create_consumer};
+use crate::consumer::{Assignment, HighWatermarks, IngestContext, ResumeOffsets, create_consumer};
 use crate::dlq::DlqProducer;
 use crate::meta::{MessageMeta, now_micros};
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
@@ -93,7 +93,15 @@ impl Pipeline {
     /// partition is read to its end), then flushes what it holds and leaves the group.
     pub async fn run(mut self, mode: RunMode, shutdown: impl Future<Output = ()>) -> Result<IngestReport, IngestError> {
         let assignment: Assignment = Arc::default();
-        let consumer = create_consumer(&self.kafka, self.resume.clone(), assignment.clone())?;
+        let high_watermarks: HighWatermarks = Arc::default();
+        let context = IngestContext {
+            resume: self.resume.clone(),
+            assignment: assignment.clone(),
+            high_watermarks: high_watermarks.clone(),
+        };
+        // Statistics carry the high watermarks that tell when a partition is read to its end.
+        let stats_ms = if mode == RunMode::UntilCaughtUp { 200 } else { 5_000 };
+        let consumer = create_consumer(&self.kafka, context, stats_ms)?;
         let names: Vec<&str> = self.topics.keys().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(IngestError::kafka("subscribe"))?;
         let dlq = if self.topics.values().any(|(t, _)| t.dlq().is_some()) {
@@ -108,7 +116,6 @@ impl Pipeline {
         let mut buffered_rows = 0usize;
         let mut last_seen: HashMap<(String, i32), i64> = HashMap::new();
         let started = Instant::now();
-        let (mut reached_end, mut last_check) = (false, Instant::now());
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -119,11 +126,8 @@ impl Pipeline {
                         self.flush(Some(&consumer), dlq.as_ref()).await?;
                         (oldest, buffered_bytes, buffered_rows) = (None, 0, 0);
                     }
-                    // Asking the broker for watermarks costs a round trip per partition: only
-                    // when a partition just hit its end, or once a second.
-                    if mode == RunMode::UntilCaughtUp && (reached_end || last_check.elapsed() >= Duration::from_secs(1)) {
-                        (reached_end, last_check) = (false, Instant::now());
-                        if self.caught_up(&consumer, &assignment, &last_seen) {
+                    if mode == RunMode::UntilCaughtUp {
+                        if self.caught_up(&assignment, &high_watermarks, &last_seen) {
                             break;
                         }
                     }
@@ -152,7 +156,7 @@ impl Pipeline {
                             (oldest, buffered_bytes, buffered_rows) = (None, 0, 0);
                         }
                     }
-                    Err(KafkaError::PartitionEOF(_)) => reached_end = true,
+                    Err(KafkaError::PartitionEOF(_)) => {}
                     Err(e) => {
                         // librdkafka reconnects by itself; a broker outage shows up here
                         // as transient errors while the loop keeps going.
@@ -262,8 +266,8 @@ impl Pipeline {
     /// Every assigned partition has been read up to its high watermark.
     fn caught_up(
         &self,
-        consumer: &StreamConsumer<IngestContext>,
         assignment: &Assignment,
+        high_watermarks: &HighWatermarks,
         last_seen: &HashMap<(String, i32), i64>,
     ) -> bool {
         let assigned = assignment.lock().expect("assignment lock").clone();
@@ -271,23 +275,13 @@ impl Pipeline {
             return false;
         }
         let resume = self.resume.lock().expect("resume lock");
-        assigned.iter().all(|(topic, partition)| {
-            // A blocking request; fine on the multi-threaded runtime ingot runs on.
-            let watermarks = tokio::task::block_in_place(|| {
-                consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5))
-            });
-            let Ok((low, high)) = watermarks else {
+        let highs = high_watermarks.lock().expect("watermarks lock");
+        assigned.iter().all(|key| {
+            // Unknown until the first fetch response for the partition.
+            let Some(&high) = highs.get(key) else {
                 return false;
             };
-            if high < 0 {
-                return false;
-            }
-            let key = (topic.clone(), *partition);
-            let position = last_seen
-                .get(&key)
-                .map(|o| o + 1)
-                .or_else(|| resume.get(&key).copied())
-                .unwrap_or(low);
+            let position = last_seen.get(key).map(|o| o + 1).or_else(|| resume.get(key).copied()).unwrap_or(0);
             position >= high
         })
     }

@@ -21,7 +21,7 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     .await?;
     let mode = if until_caught_up { RunMode::UntilCaughtUp } else { RunMode::Service };
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         tracing::info!("shutting down: flushing what is buffered");
     };
     let report = pipeline.run(mode, shutdown).await?;
@@ -44,5 +44,21 @@ fn print_report(report: &IngestReport) {
     }
     if report.skipped_rows > 0 {
         println!("  skipped (already in the table): {}", report.skipped_rows);
+    }
+}
+
+/// Ctrl-C or SIGTERM (what service managers and Kubernetes send).
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops gracefully");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }

@@ -12,7 +12,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
 use ingot_lake::{CatalogConfig, Lake, parse_ident, read_table};
 
-/// A tansu broker with in-memory storage, killed when dropped.
+/// A tansu broker storing in SQLite in a temp dir, killed when dropped. (Its `memory://`
+/// engine serves fetches from an offset inside a record batch wrongly, which breaks any
+/// consumer that resumes mid-partition; see the README's notes on tansu.)
 pub struct Broker {
     child: Child,
     pub addr: String,
@@ -27,7 +29,7 @@ impl Broker {
         let url = format!("tcp://{addr}");
         let child = Command::new(tansu())
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
+            .args(["--storage-engine", "sqlite://tansu.db"])
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("broker.log")).unwrap())
