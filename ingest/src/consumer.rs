@@ -54,7 +54,9 @@ impl ClientContext for IngestContext {
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         // End of partition is reported here too; it is normal, not an error.
-        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+        use rdkafka::error::KafkaError;
+        use rdkafka::types::RDKafkaErrorCode;
+        if !matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
             tracing::warn!(%error, reason, "kafka client error");
         }
     }

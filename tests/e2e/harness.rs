@@ -129,6 +129,16 @@ interval = "500ms"
         }
     }
 
+    /// How many snapshots a table has (0 before it exists).
+    pub async fn snapshot_count(&self, table: &str) -> usize {
+        let lake = Lake::open(&self.catalog()).await.unwrap();
+        let ident = parse_ident(table).unwrap();
+        if !lake.exists(&ident).await.unwrap() {
+            return 0;
+        }
+        lake.load(&ident).await.unwrap().metadata().snapshots().len()
+    }
+
     /// All rows of a table at its current snapshot.
     pub async fn rows(&self, table: &str) -> Vec<RecordBatch> {
         let lake = Lake::open(&self.catalog()).await.unwrap();
@@ -182,4 +192,34 @@ impl Workspace {
         cmd.envs(env.iter().copied());
         cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
     }
+}
+
+/// Reads `count` messages of a topic from the beginning and returns each one's headers.
+pub async fn read_topic(broker: &Broker, topic: &str, count: usize) -> Vec<BTreeMap<String, String>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Headers;
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("group.id", format!("reader-{topic}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = Vec::new();
+    while out.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {count} messages on {topic}", out.len()))
+            .unwrap();
+        let mut headers = BTreeMap::new();
+        if let Some(h) = message.headers() {
+            for header in h.iter() {
+                let value = header.value.map(|v| String::from_utf8_lossy(v).to_string()).unwrap_or_default();
+                headers.insert(header.key.to_string(), value);
+            }
+        }
+        out.push(headers);
+    }
+    out
 }

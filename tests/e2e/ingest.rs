@@ -59,6 +59,16 @@ async fn good_and_malformed_messages_reconcile_exactly() {
     for expected in ["undecodable/-", "empty_payload/-", "rule_violation/order_id_present"] {
         assert!(reasons.contains_key(expected), "no {expected} in {reasons:?}");
     }
+
+    // The DLQ topic carries the same messages, with the reason in headers.
+    let dlq = read_topic(&broker, "orders.dlq", malformed as usize).await;
+    assert_eq!(dlq.len() as u64, malformed);
+    let distinct: std::collections::BTreeSet<(String, String)> = dlq
+        .iter()
+        .map(|h| (h["ingot.source.partition"].clone(), h["ingot.source.offset"].clone()))
+        .collect();
+    assert_eq!(distinct.len() as u64, malformed, "one DLQ message per quarantined message");
+    assert!(dlq.iter().all(|h| !h["ingot.reason"].is_empty() && h["ingot.source.topic"] == "orders"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,11 +78,34 @@ async fn resumes_from_table_offsets_after_kill_9() {
     let produced = 20_000;
     ws.ingot(&["produce", "--topic", "orders", "--count", &produced.to_string(), "--bad-ratio", "0.05"]);
 
-    // Kill -9 at several points of a run: before it joined, mid-batch, between commits.
-    for (i, delay_ms) in [400u64, 1_500, 2_500, 3_500, 5_000].into_iter().enumerate() {
+    // Kill -9 at several points of a run: right after a commit, before the group join,
+    // mid-batch. Points are tied to progress, not to wall time, so a slow machine still
+    // crashes the process where intended.
+    enum KillAt {
+        AfterNextCommit,
+        After(Duration),
+    }
+    let points = [
+        KillAt::AfterNextCommit,
+        KillAt::After(Duration::from_millis(300)),
+        KillAt::AfterNextCommit,
+        KillAt::After(Duration::from_millis(1_500)),
+        KillAt::AfterNextCommit,
+    ];
+    for (i, point) in points.into_iter().enumerate() {
+        let commits_before = ws.snapshot_count("bronze.orders").await;
         // A fresh consumer group each time: the tables, not Kafka, say where to resume.
         let mut child = ws.spawn_with_env(&["run"], &[("INGOT_KAFKA__GROUP_ID", &format!("crash-{i}"))]);
-        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        match point {
+            KillAt::After(delay) => tokio::time::sleep(delay).await,
+            KillAt::AfterNextCommit => {
+                let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                while ws.snapshot_count("bronze.orders").await == commits_before {
+                    assert!(std::time::Instant::now() < deadline, "no commit within 120 s");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
     }
@@ -121,4 +154,25 @@ message Reading {
         }
     }
     assert_eq!((nulls, values), (200, 150), "old rows read null, new rows carry the field");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_writers_racing_on_one_topic_store_each_offset_once() {
+    // Two ingot processes in different consumer groups both read every message (as a zombie
+    // and its replacement would); the offset check in each commit must keep one copy.
+    let broker = Broker::start();
+    let ws = Workspace::new(&broker, &demo_contracts(), 500, ORDERS_TOPIC);
+    let produced = 6_000;
+    ws.ingot(&["produce", "--topic", "orders", "--count", &produced.to_string(), "--bad-ratio", "0.05"]);
+    let writers: Vec<_> = ["racer-a", "racer-b"]
+        .iter()
+        .map(|group| ws.spawn_with_env(&["run", "--until-caught-up"], &[("INGOT_KAFKA__GROUP_ID", group)]))
+        .collect();
+    for mut writer in writers {
+        assert!(writer.wait().unwrap().success());
+    }
+    let mut seen = BTreeMap::new();
+    offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
+    offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
+    assert_each_offset_once(&seen, produced);
 }
