@@ -17,6 +17,7 @@ use crate::bronze::{BronzeBuffer, bronze_table_spec};
 use crate::commit::commit_exactly_once;
 use crate::consumer::{Assignment, HighWatermarks, IngestContext, ResumeOffsets, create_consumer};
 use crate::dlq::DlqProducer;
+use crate::failpoint;
 use crate::meta::{MessageMeta, now_micros};
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
 use crate::{IngestConfig, IngestError, KafkaConfig, TopicConfig};
@@ -208,10 +209,12 @@ impl Pipeline {
             let (batch, consumed, dlq_messages, by_reason) = self.quarantine.take()?;
             if let Some(dlq) = dlq {
                 dlq.send_all(&dlq_messages).await?;
+                failpoint::hit("after-dlq-send");
             }
             let ident = self.quarantine.ident.clone();
             let report = commit_exactly_once(&self.lake, &ident, vec![batch], &consumed, attempts).await?;
             self.note_commit(&report);
+            failpoint::hit("after-quarantine-commit");
             for (reason, n) in by_reason {
                 *self.report.quarantined.entry(reason).or_default() += n;
             }
@@ -229,6 +232,7 @@ impl Pipeline {
             if report.snapshot_id.is_some() {
                 self.report.snapshots += 1;
             }
+            failpoint::hit("after-bronze-commit");
         }
         if let Some(consumer) = consumer {
             self.after_commit(consumer, &progress);

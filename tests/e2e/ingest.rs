@@ -176,3 +176,26 @@ async fn two_writers_racing_on_one_topic_store_each_offset_once() {
     offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
     assert_each_offset_once(&seen, produced);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_between_quarantine_and_bronze_commits_loses_and_repeats_nothing() {
+    let broker = Broker::start();
+    let ws = Workspace::new(&broker, &demo_contracts(), 400, ORDERS_TOPIC);
+    let mut produced = 0;
+    for (i, point) in ingot_ingest::FAILPOINTS.iter().enumerate() {
+        // New messages each round, so every round has a flush that reaches the point.
+        ws.ingot(&["produce", "--topic", "orders", "--count", "1500", "--bad-ratio", "0.1", "--seed", &i.to_string()]);
+        produced += 1500;
+        // Batch sizes differ from run to run, so a re-run's commits never match the crashed
+        // run's commit ids: only the offsets recorded in the tables can prevent duplicates.
+        let flush_rows = (300 + 170 * i).to_string();
+        let env = [("INGOT_FAILPOINT", *point), ("INGOT_KAFKA__GROUP_ID", &format!("fp-{i}")), ("INGOT_INGEST__FLUSH__ROWS", &flush_rows)];
+        let status = ws.spawn_with_env(&["run", "--until-caught-up"], &env).wait().unwrap();
+        assert!(!status.success(), "ingot should have crashed at {point}");
+    }
+    ws.ingot(&["run", "--until-caught-up"]);
+    let mut seen = BTreeMap::new();
+    offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
+    offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
+    assert_each_offset_once(&seen, produced);
+}
