@@ -112,28 +112,26 @@ impl Pipeline {
         };
         let flush = self.config.flush.clone();
         let mut ticker = tokio::time::interval(tick_for(flush.interval));
-        let mut oldest: Option<Instant> = None;
-        let mut buffered_bytes = 0usize;
-        let mut buffered_rows = 0usize;
-        let mut last_seen: HashMap<(String, i32), i64> = HashMap::new();
+        let mut pending = Pending::default();
+        let mut last_seen = Positions::default();
         let started = Instant::now();
+        let mut warned_unassigned = false;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
                 _ = ticker.tick() => {
-                    if oldest.is_some_and(|t| t.elapsed() >= flush.interval) {
+                    if pending.oldest.is_some_and(|t| t.elapsed() >= flush.interval) {
                         self.flush(Some(&consumer), dlq.as_ref()).await?;
-                        (oldest, buffered_bytes, buffered_rows) = (None, 0, 0);
+                        pending = Pending::default();
                     }
-                    if mode == RunMode::UntilCaughtUp {
-                        if self.caught_up(&assignment, &high_watermarks, &last_seen) {
-                            break;
-                        }
+                    if mode == RunMode::UntilCaughtUp && self.caught_up(&assignment, &high_watermarks, &last_seen) {
+                        break;
                     }
-                    if mode == RunMode::UntilCaughtUp && assignment.lock().expect("assignment lock").is_empty()
-                        && started.elapsed() > Duration::from_secs(60) {
+                    if !warned_unassigned && started.elapsed() > Duration::from_secs(60)
+                        && assignment.lock().expect("assignment lock").is_empty() {
+                        warned_unassigned = true;
                         tracing::warn!("no partitions assigned after 60s; is the broker reachable and are the topics created?");
                     }
                 }
@@ -147,14 +145,12 @@ impl Pipeline {
                             timestamp_ms: message.timestamp().to_millis(),
                             key: message.key(),
                         };
-                        last_seen.insert((meta.topic.to_string(), meta.partition), meta.offset);
+                        last_seen.record(meta.topic, meta.partition, meta.offset);
                         self.accept(&meta, payload)?;
-                        buffered_bytes += payload.map_or(0, <[u8]>::len);
-                        buffered_rows += 1;
-                        oldest.get_or_insert_with(Instant::now);
-                        if buffered_rows >= flush.rows || buffered_bytes >= flush.bytes {
+                        pending.add(payload.map_or(0, <[u8]>::len));
+                        if pending.rows >= flush.rows || pending.bytes >= flush.bytes {
                             self.flush(Some(&consumer), dlq.as_ref()).await?;
-                            (oldest, buffered_bytes, buffered_rows) = (None, 0, 0);
+                            pending = Pending::default();
                         }
                     }
                     Err(KafkaError::PartitionEOF(_)) => {}
@@ -272,7 +268,7 @@ impl Pipeline {
         &self,
         assignment: &Assignment,
         high_watermarks: &HighWatermarks,
-        last_seen: &HashMap<(String, i32), i64>,
+        last_seen: &Positions,
     ) -> bool {
         let assigned = assignment.lock().expect("assignment lock").clone();
         if assigned.is_empty() {
@@ -285,9 +281,51 @@ impl Pipeline {
             let Some(&high) = highs.get(key) else {
                 return false;
             };
-            let position = last_seen.get(key).map(|o| o + 1).or_else(|| resume.get(key).copied()).unwrap_or(0);
+            let position = last_seen
+                .get(&key.0, key.1)
+                .map(|o| o + 1)
+                .or_else(|| resume.get(key).copied())
+                .unwrap_or(0);
             position >= high
         })
+    }
+}
+
+/// What is buffered since the last flush.
+#[derive(Default)]
+struct Pending {
+    oldest: Option<Instant>,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Pending {
+    fn add(&mut self, bytes: usize) {
+        self.oldest.get_or_insert_with(Instant::now);
+        self.rows += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// Last offset delivered per topic and partition; nested so the hot path looks a topic up
+/// by `&str` without allocating.
+#[derive(Default)]
+struct Positions(HashMap<String, HashMap<i32, i64>>);
+
+impl Positions {
+    fn record(&mut self, topic: &str, partition: i32, offset: i64) {
+        match self.0.get_mut(topic) {
+            Some(partitions) => {
+                partitions.insert(partition, offset);
+            }
+            None => {
+                self.0.insert(topic.to_string(), HashMap::from([(partition, offset)]));
+            }
+        }
+    }
+
+    fn get(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.0.get(topic)?.get(&partition).copied()
     }
 }
 

@@ -42,12 +42,13 @@ impl SourceOffsets {
     /// Records that everything before `next` of the partition is in the table. Never moves
     /// a partition backwards.
     pub fn advance(&mut self, topic: &str, partition: i32, next: i64) {
-        let entry = self
-            .0
-            .entry(topic.to_string())
-            .or_default()
-            .entry(partition)
-            .or_insert(next);
+        // Called for every consumed message: look the topic up by `&str` first, so the
+        // common case allocates nothing.
+        let partitions = match self.0.get_mut(topic) {
+            Some(partitions) => partitions,
+            None => self.0.entry(topic.to_string()).or_default(),
+        };
+        let entry = partitions.entry(partition).or_insert(next);
         *entry = (*entry).max(next);
     }
 
