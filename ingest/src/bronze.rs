@@ -6,10 +6,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Schema, SchemaRef};
 use ingot_lake::{SourceOffsets, Table, TableIdent, TableSpec, table_arrow_schema};
-use ingot_proto::{
-    BatchDecoder, ContractRules, DecodeFailure, DynamicMessage, FailureReason, MessageDescriptor,
-    contract_arrow_schema,
-};
+use ingot_proto::{BatchDecoder, DecodeFailure, MessageDescriptor, contract_arrow_schema};
 
 use crate::meta::{self, KafkaColumns, MessageMeta};
 use crate::{IngestError, TopicConfig};
@@ -23,10 +20,6 @@ pub const KAFKA_COLUMNS: [&str; 6] = [
     meta::KEY,
     meta::INGESTED_AT,
 ];
-
-/// Messages are turned into Arrow in chunks of this many rows, so decoded messages never
-/// pile up in memory between flushes.
-const CHUNK_ROWS: usize = 8192;
 
 /// The bronze table a topic should have: the contract's columns, then the Kafka columns,
 /// partitioned by the day of the event time (or of the Kafka timestamp).
@@ -62,11 +55,8 @@ pub(crate) struct BronzeBuffer {
     pub ident: TableIdent,
     pub topic: String,
     decoder: BatchDecoder,
-    rules: ContractRules,
     schema: SchemaRef,
-    messages: Vec<DynamicMessage>,
     kafka: KafkaColumns,
-    chunks: Vec<RecordBatch>,
     /// Next offset per partition of everything consumed, good or bad.
     consumed: SourceOffsets,
 }
@@ -90,17 +80,14 @@ impl BronzeBuffer {
             Arc::new(Schema::new(contract_columns)),
             max_message_bytes,
         )?
-        .allow_unknown_fields(topic.allow_unknown_fields);
-        let rules = ContractRules::compile(&message, &topic.rules)?;
+        .allow_unknown_fields(topic.allow_unknown_fields)
+        .with_rules(&topic.rules)?;
         Ok(Self {
             ident: table.identifier().clone(),
             topic: topic.topic.clone(),
             decoder,
-            rules,
             schema,
-            messages: Vec::with_capacity(CHUNK_ROWS),
             kafka: KafkaColumns::new(),
-            chunks: Vec::new(),
             consumed: SourceOffsets::default(),
         })
     }
@@ -119,37 +106,21 @@ impl BronzeBuffer {
         now_micros: i64,
     ) -> Result<Option<DecodeFailure>, IngestError> {
         self.consumed.advance(meta.topic, meta.partition, meta.offset + 1);
-        let message = match self.decoder.decode(payload) {
-            Ok(m) => m,
-            Err(failure) => return Ok(Some(failure)),
-        };
-        if let Err(v) = self.rules.check(&message, now_micros) {
-            return Ok(Some(DecodeFailure {
-                reason: FailureReason::RuleViolation { rule: v.rule },
-                detail: v.detail,
-            }));
+        if let Err(failure) = self.decoder.push(payload, now_micros)? {
+            return Ok(Some(failure));
         }
-        self.messages.push(message);
         self.kafka.append(meta, now_micros);
-        if self.messages.len() >= CHUNK_ROWS {
-            self.finish_chunk()?;
-        }
         Ok(None)
     }
 
     /// Everything buffered, as batches in the table's schema, plus the consumed offsets;
     /// the buffer starts over empty.
     pub fn take(&mut self) -> Result<(Vec<RecordBatch>, SourceOffsets), IngestError> {
-        self.finish_chunk()?;
-        Ok((std::mem::take(&mut self.chunks), std::mem::take(&mut self.consumed)))
-    }
-
-    fn finish_chunk(&mut self) -> Result<(), IngestError> {
-        if self.messages.is_empty() {
-            return Ok(());
+        let consumed = std::mem::take(&mut self.consumed);
+        if self.decoder.rows() == 0 {
+            return Ok((Vec::new(), consumed));
         }
-        let decoded = self.decoder.to_batch(&self.messages)?;
-        self.messages.clear();
+        let decoded = self.decoder.finish()?;
         let mut columns: HashMap<String, ArrayRef> = decoded
             .schema()
             .fields()
@@ -168,7 +139,6 @@ impl BronzeBuffer {
             topic: self.topic.clone(),
             problem: format!("assemble bronze batch: {e}"),
         })?;
-        self.chunks.push(batch);
-        Ok(())
+        Ok((vec![batch], consumed))
     }
 }

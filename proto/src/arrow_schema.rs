@@ -91,6 +91,29 @@ pub(crate) fn kind_type(kind: &Kind, depth: usize) -> Result<DataType, ProtoErro
     })
 }
 
+/// Same shape, ignoring field metadata (ids) and nullability; a table struct may hold
+/// columns the contract no longer has, but not the other way round.
+pub(crate) fn check_compatible(contract: &DataType, table: &DataType) -> Result<(), String> {
+    match (contract, table) {
+        (DataType::Struct(c), DataType::Struct(t)) => {
+            for field in c {
+                let column = t
+                    .iter()
+                    .find(|f| f.name() == field.name())
+                    .ok_or_else(|| format!("nested field `{}` is not in the table", field.name()))?;
+                check_compatible(field.data_type(), column.data_type())
+                    .map_err(|e| format!("{}.{e}", field.name()))?;
+            }
+            Ok(())
+        }
+        (DataType::List(c), DataType::List(t)) => check_compatible(c.data_type(), t.data_type()),
+        (DataType::Map(c, _), DataType::Map(t, _)) => check_compatible(c.data_type(), t.data_type()),
+        (DataType::Timestamp(cu, _), DataType::Timestamp(tu, _)) if cu == tu => Ok(()),
+        (c, t) if c == t => Ok(()),
+        (c, t) => Err(format!("contract type {c} does not fit table type {t}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,20 +2,22 @@
 //! record batches, and checked against declarative contract rules.
 //!
 //! Nothing here knows about Kafka or Iceberg: the decoder targets whatever Arrow schema the
-//! caller hands it (in practice the bronze table's schema, which carries Iceberg field ids).
+//! caller hands it (in practice the bronze table's schema, which carries Iceberg field ids),
+//! reading the wire format straight into Arrow builders.
 
 mod arrow_schema;
-mod columns;
 mod decode;
 mod error;
 mod registry;
 mod rules;
+mod wire;
 
 pub use arrow_schema::{contract_arrow_schema, is_timestamp_message};
-pub use decode::{BatchDecoder, DecodeFailure, FailureReason};
+pub use decode::{DecodeFailure, FailureReason};
+pub use wire::BatchDecoder;
 pub use error::ProtoError;
 pub use registry::ContractRegistry;
-pub use rules::{ContractRules, RuleCheck, RuleConfig, RuleViolation};
+pub use rules::{RuleCheck, RuleConfig, RuleViolation};
 
 /// Re-exported so callers can name message types without depending on prost-reflect.
 pub use prost_reflect::{DynamicMessage, MessageDescriptor};

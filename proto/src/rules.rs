@@ -1,17 +1,19 @@
 //! Contract rules: declarative checks on decoded messages, configured per topic.
 //!
 //! A rule names one field (a dotted path into nested messages) and one or more checks. The
-//! first rule that fails sends the message to the quarantine under that rule's name.
+//! first rule that fails sends the message to the quarantine under that rule's name. Rules
+//! read values from the wire occurrences the decoder found, before the message becomes a row.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
-use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value};
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
 use regex::Regex;
 use serde::Deserialize;
 
 use crate::ProtoError;
-use crate::columns::{field_value, timestamp_micros};
+use crate::wire::Node;
+use crate::wire::reader::{FieldReader, Raw};
+use crate::wire::scalar::{Scalar, decode_scalar, for_each_packed, packable, timestamp_micros};
 
 /// One rule as written in the config file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -55,15 +57,16 @@ pub struct RuleViolation {
 #[derive(Debug, Clone)]
 struct CompiledRule {
     config: RuleConfig,
-    path: Vec<String>,
-    /// The field the path ends at, to name enum values.
+    /// Field numbers from the message down to the field the rule looks at.
+    path: Vec<u32>,
+    /// The field the path ends at.
     leaf: FieldDescriptor,
     pattern: Option<Regex>,
 }
 
 /// The rules of one topic, validated against its contract.
 #[derive(Debug, Clone, Default)]
-pub struct ContractRules {
+pub(crate) struct ContractRules {
     rules: Vec<CompiledRule>,
 }
 
@@ -73,12 +76,9 @@ impl ContractRules {
     pub fn compile(message: &MessageDescriptor, rules: &[RuleConfig]) -> Result<Self, ProtoError> {
         let mut compiled = Vec::with_capacity(rules.len());
         for config in rules {
-            let rule_error = |problem: String| ProtoError::Rule {
-                rule: config.name.clone(),
-                problem,
-            };
-            let path: Vec<String> = config.field.split('.').map(str::to_string).collect();
-            let leaf = resolve_path(message, &path).map_err(rule_error)?;
+            let rule_error = |problem: String| ProtoError::Rule { rule: config.name.clone(), problem };
+            let names: Vec<&str> = config.field.split('.').collect();
+            let (path, leaf) = resolve_path(message, &names).map_err(rule_error)?;
             let pattern = config
                 .pattern
                 .as_deref()
@@ -93,52 +93,52 @@ impl ContractRules {
                 || config.max_age.is_some()
                 || config.max_future_skew.is_some();
             if !has_check {
-                return Err(rule_error("declares no check (required, min, max, allowed, pattern, max_age or max_future_skew)".into()));
+                return Err(rule_error(
+                    "declares no check (required, min, max, allowed, pattern, max_age or max_future_skew)".into(),
+                ));
             }
-            compiled.push(CompiledRule {
-                config: config.clone(),
-                path,
-                leaf,
-                pattern,
-            });
+            compiled.push(CompiledRule { config: config.clone(), path, leaf, pattern });
         }
         Ok(Self { rules: compiled })
     }
 
-    /// The configured rules, for lineage and reports.
-    pub fn configs(&self) -> impl Iterator<Item = &RuleConfig> {
-        self.rules.iter().map(|r| &r.config)
-    }
-
-    /// The first rule the message breaks, if any. `now_micros` is the ingestion time that
-    /// age and skew are measured against.
-    pub fn check(&self, message: &DynamicMessage, now_micros: i64) -> Result<(), RuleViolation> {
+    /// The first rule the parsed message breaks, if any.
+    pub fn check(&self, root: &Node, buf: &[u8], now_micros: i64) -> Result<(), RuleViolation> {
         for rule in &self.rules {
-            rule.check(message, now_micros)?;
+            rule.check(root, buf, now_micros)?;
         }
         Ok(())
     }
 }
 
 impl CompiledRule {
-    fn check(&self, message: &DynamicMessage, now_micros: i64) -> Result<(), RuleViolation> {
+    fn check(&self, root: &Node, buf: &[u8], now_micros: i64) -> Result<(), RuleViolation> {
         let fail = |check: RuleCheck, detail: String| RuleViolation {
             rule: self.config.name.clone(),
             check,
             detail: format!("field `{}` {detail}", self.config.field),
         };
-        let value = lookup(message, &self.path);
-        let values: Vec<&Value> = match value.as_deref() {
-            None => vec![],
-            Some(Value::List(items)) => items.iter().collect(),
-            Some(Value::Map(map)) => map.values().collect(),
-            Some(v) => vec![v],
-        };
-        if self.config.required && (values.is_empty() || is_unset_scalar(&value)) {
+        let occurrences = self.lookup(root, buf);
+        let kind = self.leaf.kind();
+        let mut values: Vec<Scalar<'_>> = Vec::with_capacity(occurrences.len());
+        for (raw, bytes) in &occurrences {
+            if self.leaf.is_map() {
+                values.push(Scalar::Message(raw.bytes(bytes).unwrap_or_default()));
+            } else if self.leaf.is_list() && packable(&kind) && matches!(raw, Raw::Len { .. }) {
+                let packed = raw.bytes(bytes).unwrap_or_default();
+                let _ = for_each_packed(&kind, packed, |r| {
+                    values.push(decode_scalar(&kind, r, bytes)?);
+                    Ok(())
+                });
+            } else if let Ok(value) = decode_scalar(&kind, *raw, bytes) {
+                values.push(value);
+            }
+        }
+        if self.config.required && (values.is_empty() || (values.len() == 1 && is_unset(&values[0]))) {
             return Err(fail("required", "is missing".into()));
         }
-        for v in values {
-            if let Some(n) = as_number(v) {
+        for value in values {
+            if let Some(n) = as_number(&value) {
                 if let Some(min) = self.config.min.filter(|min| n < *min) {
                     return Err(fail("min", format!("= {n} is below the minimum {min}")));
                 }
@@ -146,7 +146,7 @@ impl CompiledRule {
                     return Err(fail("max", format!("= {n} is above the maximum {max}")));
                 }
             }
-            let text = self.as_text(v);
+            let text = self.as_text(&value);
             if let (Some(allowed), Some(text)) = (&self.config.allowed, &text) {
                 if !allowed.iter().any(|a| a == text) {
                     return Err(fail("allowed", format!("= {text:?} is not one of {allowed:?}")));
@@ -157,7 +157,7 @@ impl CompiledRule {
                     return Err(fail("pattern", format!("= {text:?} does not match /{pattern}/")));
                 }
             }
-            if let Some(micros) = as_timestamp_micros(v) {
+            if let Some(micros) = self.as_timestamp_micros(&value) {
                 if let Some(age) = self.config.max_age {
                     if now_micros - micros > age.as_micros() as i64 {
                         return Err(fail("max_age", format!("is older than {}", humantime::format_duration(age))));
@@ -165,7 +165,10 @@ impl CompiledRule {
                 }
                 if let Some(skew) = self.config.max_future_skew {
                     if micros - now_micros > skew.as_micros() as i64 {
-                        return Err(fail("max_future_skew", format!("is more than {} in the future", humantime::format_duration(skew))));
+                        return Err(fail(
+                            "max_future_skew",
+                            format!("is more than {} in the future", humantime::format_duration(skew)),
+                        ));
                     }
                 }
             }
@@ -173,11 +176,34 @@ impl CompiledRule {
         Ok(())
     }
 
-    fn as_text(&self, value: &Value) -> Option<String> {
+    /// The leaf's occurrences, each with the buffer its byte ranges point into.
+    fn lookup<'a>(&self, root: &Node, buf: &'a [u8]) -> Vec<(Raw, &'a [u8])> {
+        let (first, rest) = self.path.split_first().expect("paths are never empty");
+        let mut current: Vec<(Raw, &'a [u8])> = root.occurrences(*first).into_iter().map(|r| (r, buf)).collect();
+        for number in rest {
+            let mut next = Vec::new();
+            for (raw, bytes) in &current {
+                let Some(inner) = raw.bytes(bytes) else { continue };
+                let mut found = Vec::new();
+                let mut reader = FieldReader::new(inner);
+                while let Ok(Some((n, r))) = reader.next_field() {
+                    if n == *number {
+                        found.push((r, inner));
+                    }
+                }
+                // Singular fields: the last occurrence wins, as in Protobuf.
+                next.extend(found.last().copied());
+            }
+            current = next;
+        }
+        current
+    }
+
+    fn as_text(&self, value: &Scalar<'_>) -> Option<String> {
         match value {
-            Value::String(s) => Some(s.clone()),
-            Value::EnumNumber(n) => Some(self.enum_name(*n).unwrap_or_else(|| n.to_string())),
-            Value::Bool(b) => Some(b.to_string()),
+            Scalar::Str(s) => Some((*s).to_string()),
+            Scalar::Enum(n) => Some(self.enum_name(*n).unwrap_or_else(|| n.to_string())),
+            Scalar::Bool(b) => Some(b.to_string()),
             other => as_number(other).map(|n| n.to_string()),
         }
     }
@@ -188,44 +214,37 @@ impl CompiledRule {
             _ => None,
         }
     }
+
+    fn as_timestamp_micros(&self, value: &Scalar<'_>) -> Option<i64> {
+        match (self.leaf.kind(), value) {
+            (Kind::Message(m), Scalar::Message(bytes)) if crate::is_timestamp_message(&m) => timestamp_micros(bytes).ok(),
+            _ => None,
+        }
+    }
 }
 
-/// Implicit-presence proto3 scalars read as their default when unset; `required` treats
-/// the default ("" or 0 or UNSPECIFIED) as missing, which is what producers mean by it.
-fn is_unset_scalar(value: &Option<Cow<'_, Value>>) -> bool {
-    match value.as_deref() {
-        Some(Value::String(s)) => s.is_empty(),
-        Some(Value::Bytes(b)) => b.is_empty(),
-        Some(Value::EnumNumber(n)) => *n == 0,
-        Some(Value::List(l)) => l.is_empty(),
-        Some(Value::Map(m)) => m.is_empty(),
+/// A value on the wire equal to the default: `required` treats it as missing, as it does
+/// an implicit-presence field left at its default (which is never on the wire).
+fn is_unset(value: &Scalar<'_>) -> bool {
+    match value {
+        Scalar::Str(s) => s.is_empty(),
+        Scalar::Bytes(b) => b.is_empty(),
+        Scalar::Enum(n) => *n == 0,
         _ => false,
     }
 }
 
-fn lookup<'a>(message: &'a DynamicMessage, path: &[String]) -> Option<Cow<'a, Value>> {
-    let (first, rest) = path.split_first()?;
-    let field = message.descriptor().get_field_by_name(first)?;
-    let value = field_value(message, &field)?;
-    if rest.is_empty() {
-        return Some(value);
-    }
-    match value {
-        Cow::Borrowed(Value::Message(inner)) => lookup(inner, rest),
-        // An unset message field reads as an owned default: nothing below it is set.
-        _ => None,
-    }
-}
-
-fn resolve_path(message: &MessageDescriptor, path: &[String]) -> Result<FieldDescriptor, String> {
+fn resolve_path(message: &MessageDescriptor, names: &[&str]) -> Result<(Vec<u32>, FieldDescriptor), String> {
     let mut current = message.clone();
-    let mut fields = path.iter().peekable();
+    let mut numbers = Vec::with_capacity(names.len());
+    let mut fields = names.iter().peekable();
     while let Some(name) = fields.next() {
         let field = current
             .get_field_by_name(name)
             .ok_or_else(|| format!("`{name}` is not a field of {}", current.full_name()))?;
+        numbers.push(field.number());
         if fields.peek().is_none() {
-            return Ok(field);
+            return Ok((numbers, field));
         }
         match field.kind() {
             Kind::Message(m) if !field.is_list() && !field.is_map() => current = m,
@@ -235,19 +254,14 @@ fn resolve_path(message: &MessageDescriptor, path: &[String]) -> Result<FieldDes
     Err("the field path is empty".into())
 }
 
-fn as_number(value: &Value) -> Option<f64> {
+fn as_number(value: &Scalar<'_>) -> Option<f64> {
     match value {
-        Value::I32(v) => Some(f64::from(*v)),
-        Value::I64(v) => Some(*v as f64),
-        Value::U32(v) => Some(f64::from(*v)),
-        Value::U64(v) => Some(*v as f64),
-        Value::F32(v) => Some(f64::from(*v)),
-        Value::F64(v) => Some(*v),
+        Scalar::I32(v) => Some(f64::from(*v)),
+        Scalar::I64(v) => Some(*v as f64),
+        Scalar::U32(v) => Some(f64::from(*v)),
+        Scalar::U64(v) => Some(*v as f64),
+        Scalar::F32(v) => Some(f64::from(*v)),
+        Scalar::F64(v) => Some(*v),
         _ => None,
     }
-}
-
-fn as_timestamp_micros(value: &Value) -> Option<i64> {
-    let message = value.as_message()?;
-    crate::is_timestamp_message(&message.descriptor()).then(|| timestamp_micros(message))
 }

@@ -13,6 +13,13 @@ fn registry() -> ContractRegistry {
     ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap()
 }
 
+fn decode_all(decoder: &mut BatchDecoder, messages: &[DynamicMessage]) -> arrow_array::RecordBatch {
+    for m in messages {
+        decoder.push(Some(&m.encode_to_vec()), 0).unwrap().unwrap();
+    }
+    decoder.finish().unwrap()
+}
+
 fn decoder(name: &str) -> BatchDecoder {
     let message = registry().message(name).unwrap();
     let schema = Arc::new(contract_arrow_schema(&message).unwrap());
@@ -70,16 +77,12 @@ fn pretty(batch: arrow_array::RecordBatch) -> String {
 
 #[test]
 fn decodes_order_event_into_arrow() {
-    let decoder = decoder("ingot.demo.v1.OrderEvent");
+    let mut decoder = decoder("ingot.demo.v1.OrderEvent");
     let full = order();
     // Unset message fields, oneof members and optional fields are null; proto3 scalars
     // without presence read as their default.
     let sparse = DynamicMessage::new(full.descriptor());
-    let messages: Vec<_> = [full, sparse]
-        .iter()
-        .map(|m| decoder.decode(Some(&m.encode_to_vec())).unwrap())
-        .collect();
-    let batch = decoder.to_batch(&messages).unwrap();
+    let batch = decode_all(&mut decoder, &[full, sparse]);
     let table = pretty(batch);
     let expected = include_str!("golden/order_event.txt");
     assert_eq!(table.trim(), expected.trim(), "\n{table}");
@@ -87,7 +90,7 @@ fn decodes_order_event_into_arrow() {
 
 #[test]
 fn decodes_click_event_optional_and_repeated_fields() {
-    let decoder = decoder("ingot.demo.v1.ClickEvent");
+    let mut decoder = decoder("ingot.demo.v1.ClickEvent");
     let mut c = DynamicMessage::new(registry().message("ingot.demo.v1.ClickEvent").unwrap());
     set(&mut c, "event_id", Value::String("e-2".into()));
     set(&mut c, "device", Value::EnumNumber(2));
@@ -96,8 +99,7 @@ fn decodes_click_event_optional_and_repeated_fields() {
     set(&mut c, "is_bot", Value::Bool(true));
     set(&mut c, "experiment_ids", Value::List(vec![Value::String("a".into()), Value::String("b".into())]));
     set(&mut c, "referrer", Value::String(String::new()));
-    let m = decoder.decode(Some(&c.encode_to_vec())).unwrap();
-    let batch = decoder.to_batch(&[m]).unwrap();
+    let batch = decode_all(&mut decoder, &[c]);
     let table = pretty(batch);
     let expected = include_str!("golden/click_event.txt");
     assert_eq!(table.trim(), expected.trim(), "\n{table}");
@@ -105,35 +107,37 @@ fn decodes_click_event_optional_and_repeated_fields() {
 
 #[test]
 fn quarantines_truncated_protobuf() {
-    let decoder = decoder("ingot.demo.v1.OrderEvent");
+    let mut decoder = decoder("ingot.demo.v1.OrderEvent");
     let mut bytes = order().encode_to_vec();
     bytes.truncate(bytes.len() - 2);
-    let failure = decoder.decode(Some(&bytes)).unwrap_err();
+    let failure = decoder.push(Some(&bytes), 0).unwrap().unwrap_err();
     assert_eq!(failure.reason, FailureReason::Undecodable);
+    // Nothing of the bad message reached the builders.
+    assert_eq!(decoder.rows(), 0);
+    assert_eq!(decoder.finish().unwrap().num_rows(), 0);
 }
 
 #[test]
 fn quarantines_fields_the_contract_does_not_know() {
-    let decoder = decoder("ingot.demo.v1.OrderEvent");
     let mut bytes = order().encode_to_vec();
     bytes.extend_from_slice(&[0xa0, 0x06, 0x01]); // field 100, varint 1
-    let failure = decoder.decode(Some(&bytes)).unwrap_err();
+    let failure = decoder("ingot.demo.v1.OrderEvent").push(Some(&bytes), 0).unwrap().unwrap_err();
     assert_eq!(failure.reason, FailureReason::UnknownFields);
     assert!(failure.detail.contains("[100]"), "{}", failure.detail);
-    let lenient = decoder.clone().allow_unknown_fields(true);
-    assert!(lenient.decode(Some(&bytes)).is_ok());
+    let mut lenient = decoder("ingot.demo.v1.OrderEvent").allow_unknown_fields(true);
+    assert!(lenient.push(Some(&bytes), 0).unwrap().is_ok());
 }
 
 #[test]
 fn quarantines_oversize_and_empty_payloads() {
     let message = registry().message("ingot.demo.v1.OrderEvent").unwrap();
     let schema = Arc::new(contract_arrow_schema(&message).unwrap());
-    let small = BatchDecoder::new(message, schema, 16).unwrap();
+    let mut small = BatchDecoder::new(message, schema, 16).unwrap();
     let bytes = order().encode_to_vec();
-    assert_eq!(small.decode(Some(&bytes)).unwrap_err().reason, FailureReason::Oversize);
-    assert_eq!(small.decode(None).unwrap_err().reason, FailureReason::EmptyPayload);
+    assert_eq!(small.push(Some(&bytes), 0).unwrap().unwrap_err().reason, FailureReason::Oversize);
+    assert_eq!(small.push(None, 0).unwrap().unwrap_err().reason, FailureReason::EmptyPayload);
     // An empty value is a valid message with every field at its default.
-    assert!(small.decode(Some(&[])).is_ok());
+    assert!(small.push(Some(&[]), 0).unwrap().is_ok());
 }
 
 #[test]
@@ -141,6 +145,6 @@ fn refuses_a_table_that_lacks_a_contract_field() {
     let message = registry().message("ingot.demo.v1.OrderEvent").unwrap();
     let full = contract_arrow_schema(&message).unwrap();
     let fewer: Vec<_> = full.fields().iter().filter(|f| f.name() != "currency").cloned().collect();
-    let err = BatchDecoder::new(message, Arc::new(arrow_schema::Schema::new(fewer)), 1024).unwrap_err();
+    let err = BatchDecoder::new(message, Arc::new(arrow_schema::Schema::new(fewer)), 1024).err().unwrap();
     assert!(err.to_string().contains("currency"), "{err}");
 }

@@ -1,0 +1,113 @@
+//! Interpreting one wire value as the scalar its field's kind says it is.
+
+use prost_reflect::Kind;
+
+use super::reader::{FieldReader, Raw, read_varint, zigzag32, zigzag64};
+
+/// A decoded single value, borrowing strings and bytes from the message buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Scalar<'a> {
+    Bool(bool),
+    I32(i32),
+    I64(i64),
+    U32(u32),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    Enum(i32),
+    /// A nested message's bytes (including `Timestamp`).
+    Message(&'a [u8]),
+}
+
+/// Wire type a kind is encoded with (length-delimited for strings, bytes and messages).
+pub(crate) fn expected_wire(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => "fixed32",
+        Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => "fixed64",
+        Kind::String | Kind::Bytes | Kind::Message(_) => "length-delimited",
+        _ => "varint",
+    }
+}
+
+/// Whether repeated values of this kind may be packed into one length-delimited value.
+pub(crate) fn packable(kind: &Kind) -> bool {
+    !matches!(kind, Kind::String | Kind::Bytes | Kind::Message(_))
+}
+
+/// Decodes `raw` as a value of `kind`; a wire type that does not fit the kind, or a string
+/// that is not UTF-8, is an error (the message is undecodable).
+pub(crate) fn decode_scalar<'a>(kind: &Kind, raw: Raw, buf: &'a [u8]) -> Result<Scalar<'a>, String> {
+    let value = match (kind, raw) {
+        (Kind::Bool, Raw::Varint(v)) => Scalar::Bool(v != 0),
+        (Kind::Int32, Raw::Varint(v)) => Scalar::I32(v as i32),
+        (Kind::Sint32, Raw::Varint(v)) => Scalar::I32(zigzag32(v)),
+        (Kind::Sfixed32, Raw::Fixed32(v)) => Scalar::I32(v as i32),
+        (Kind::Int64, Raw::Varint(v)) => Scalar::I64(v as i64),
+        (Kind::Sint64, Raw::Varint(v)) => Scalar::I64(zigzag64(v)),
+        (Kind::Sfixed64, Raw::Fixed64(v)) => Scalar::I64(v as i64),
+        (Kind::Uint32, Raw::Varint(v)) => Scalar::U32(v as u32),
+        (Kind::Fixed32, Raw::Fixed32(v)) => Scalar::U32(v),
+        (Kind::Uint64, Raw::Varint(v)) => Scalar::U64(v),
+        (Kind::Fixed64, Raw::Fixed64(v)) => Scalar::U64(v),
+        (Kind::Float, Raw::Fixed32(v)) => Scalar::F32(f32::from_bits(v)),
+        (Kind::Double, Raw::Fixed64(v)) => Scalar::F64(f64::from_bits(v)),
+        (Kind::Enum(_), Raw::Varint(v)) => Scalar::Enum(v as i32),
+        (Kind::String, raw @ Raw::Len { .. }) => {
+            let bytes = raw.bytes(buf).expect("length-delimited");
+            Scalar::Str(std::str::from_utf8(bytes).map_err(|e| format!("string is not UTF-8: {e}"))?)
+        }
+        (Kind::Bytes, raw @ Raw::Len { .. }) => Scalar::Bytes(raw.bytes(buf).expect("length-delimited")),
+        (Kind::Message(_), raw @ Raw::Len { .. }) => Scalar::Message(raw.bytes(buf).expect("length-delimited")),
+        (kind, raw) => {
+            return Err(format!("expected {} for {kind:?}, found {raw:?}", expected_wire(kind)));
+        }
+    };
+    Ok(value)
+}
+
+/// Calls `f` for each value of a packed repeated field.
+pub(crate) fn for_each_packed<'a>(
+    kind: &Kind,
+    bytes: &'a [u8],
+    mut f: impl FnMut(Raw) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let raw = match expected_wire(kind) {
+            "fixed32" => {
+                let chunk = bytes.get(pos..pos + 4).ok_or("truncated packed fixed32")?;
+                pos += 4;
+                Raw::Fixed32(u32::from_le_bytes(chunk.try_into().expect("4 bytes")))
+            }
+            "fixed64" => {
+                let chunk = bytes.get(pos..pos + 8).ok_or("truncated packed fixed64")?;
+                pos += 8;
+                Raw::Fixed64(u64::from_le_bytes(chunk.try_into().expect("8 bytes")))
+            }
+            _ => {
+                let (v, len) = read_varint(&bytes[pos..]).ok_or("truncated packed varint")?;
+                pos += len;
+                Raw::Varint(v)
+            }
+        };
+        f(raw)?;
+    }
+    Ok(())
+}
+
+/// `google.protobuf.Timestamp` bytes as microseconds since the epoch.
+pub(crate) fn timestamp_micros(bytes: &[u8]) -> Result<i64, String> {
+    let (mut seconds, mut nanos) = (0i64, 0i32);
+    let mut reader = FieldReader::new(bytes);
+    while let Some((number, raw)) = reader.next_field()? {
+        match (number, raw) {
+            (1, Raw::Varint(v)) => seconds = v as i64,
+            (2, Raw::Varint(v)) => nanos = v as i32,
+            (1 | 2, other) => return Err(format!("Timestamp field {number}: unexpected {other:?}")),
+            _ => {}
+        }
+    }
+    Ok(seconds.saturating_mul(1_000_000).saturating_add(i64::from(nanos) / 1_000))
+}
