@@ -53,7 +53,6 @@ pub fn bronze_table_spec(
 /// Rows of one topic waiting for the next commit.
 pub(crate) struct BronzeBuffer {
     pub ident: TableIdent,
-    pub topic: String,
     decoder: BatchDecoder,
     schema: SchemaRef,
     kafka: KafkaColumns,
@@ -84,7 +83,6 @@ impl BronzeBuffer {
         .with_rules(&topic.rules)?;
         Ok(Self {
             ident: table.identifier().clone(),
-            topic: topic.topic.clone(),
             decoder,
             schema,
             kafka: KafkaColumns::new(),
@@ -129,16 +127,7 @@ impl BronzeBuffer {
             .map(|(f, c)| (f.name().clone(), c.clone()))
             .collect();
         self.kafka.finish(&mut columns);
-        let ordered = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| columns.remove(f.name()).expect("every table column is built"))
-            .collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), ordered).map_err(|e| IngestError::Topic {
-            topic: self.topic.clone(),
-            problem: format!("assemble bronze batch: {e}"),
-        })?;
+        let batch = meta::assemble(&self.schema, columns, &self.ident.to_string())?;
         Ok((vec![batch], consumed))
     }
 }

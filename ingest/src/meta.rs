@@ -4,9 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::ArrayRef;
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_array::builder::{Int32Builder, Int64Builder, LargeBinaryBuilder, StringBuilder, TimestampMicrosecondBuilder};
-use arrow_schema::{DataType, Field, TimeUnit};
+use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
+
+use crate::IngestError;
 
 pub(crate) const TOPIC: &str = "_kafka_topic";
 pub(crate) const PARTITION: &str = "_kafka_partition";
@@ -88,4 +90,19 @@ impl KafkaColumns {
 /// Current time in microseconds since the epoch.
 pub(crate) fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
+}
+
+/// Puts columns built by name into the table's column order.
+pub(crate) fn assemble(
+    schema: &SchemaRef,
+    mut columns: HashMap<String, ArrayRef>,
+    table: &str,
+) -> Result<RecordBatch, IngestError> {
+    let problem = |problem: String| IngestError::Topic { topic: table.to_string(), problem };
+    let ordered = schema
+        .fields()
+        .iter()
+        .map(|f| columns.remove(f.name()).ok_or_else(|| problem(format!("no column built for `{}`", f.name()))))
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), ordered).map_err(|e| problem(format!("assemble batch: {e}")))
 }

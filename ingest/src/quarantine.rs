@@ -132,16 +132,7 @@ impl QuarantineBuffer {
         columns.insert(REASON.into(), Arc::new(self.reason.finish()));
         columns.insert(RULE.into(), Arc::new(self.rule.finish()));
         columns.insert(ERROR.into(), Arc::new(self.error.finish()));
-        let ordered = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| columns.remove(f.name()).expect("every quarantine column is built"))
-            .collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), ordered).map_err(|e| IngestError::Topic {
-            topic: self.ident.to_string(),
-            problem: format!("assemble quarantine batch: {e}"),
-        })?;
+        let batch = meta::assemble(&self.schema, columns, &self.ident.to_string())?;
         self.rows = 0;
         Ok((
             batch,
