@@ -10,6 +10,7 @@ mod consumer;
 mod dlq;
 mod error;
 mod failpoint;
+mod flush;
 mod meta;
 mod pipeline;
 mod quarantine;

@@ -14,10 +14,9 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::bronze::{BronzeBuffer, bronze_table_spec};
-use crate::commit::commit_exactly_once;
 use crate::consumer::{Assignment, HighWatermarks, IngestContext, ResumeOffsets, create_consumer};
 use crate::dlq::DlqProducer;
-use crate::failpoint;
+use crate::flush::{FlushJob, FlushOutcome, QuarantineWork};
 use crate::meta::{MessageMeta, now_micros};
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
 use crate::{IngestConfig, IngestError, KafkaConfig, TopicConfig};
@@ -40,6 +39,8 @@ pub struct IngestReport {
     /// Tables created or evolved at start-up, with what happened.
     pub table_changes: Vec<String>,
 }
+
+type InFlight = tokio::task::JoinHandle<Result<FlushOutcome, IngestError>>;
 
 /// A prepared ingest service: tables exist in their current contract's shape.
 pub struct Pipeline {
@@ -106,10 +107,11 @@ impl Pipeline {
         let names: Vec<&str> = self.topics.keys().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(IngestError::kafka("subscribe"))?;
         let dlq = if self.topics.values().any(|(t, _)| t.dlq().is_some()) {
-            Some(DlqProducer::new(&self.kafka)?)
+            Some(Arc::new(DlqProducer::new(&self.kafka)?))
         } else {
             None
         };
+        let mut in_flight: Option<InFlight> = None;
         let flush = self.config.flush.clone();
         let mut ticker = tokio::time::interval(tick_for(flush.interval));
         let mut pending = Pending::default();
@@ -123,8 +125,11 @@ impl Pipeline {
                 _ = &mut shutdown => break,
                 _ = ticker.tick() => {
                     if pending.oldest.is_some_and(|t| t.elapsed() >= flush.interval) {
-                        self.flush(Some(&consumer), dlq.as_ref()).await?;
+                        self.start_flush(&mut in_flight, &consumer, &dlq).await?;
                         pending = Pending::default();
+                    }
+                    if in_flight.as_ref().is_some_and(|h| h.is_finished()) {
+                        self.finish_flush(&mut in_flight, &consumer).await?;
                     }
                     if mode == RunMode::UntilCaughtUp && self.caught_up(&assignment, &high_watermarks, &last_seen) {
                         break;
@@ -149,7 +154,7 @@ impl Pipeline {
                         self.accept(&meta, payload)?;
                         pending.add(payload.map_or(0, <[u8]>::len));
                         if pending.rows >= flush.rows || pending.bytes >= flush.bytes {
-                            self.flush(Some(&consumer), dlq.as_ref()).await?;
+                            self.start_flush(&mut in_flight, &consumer, &dlq).await?;
                             pending = Pending::default();
                         }
                     }
@@ -162,7 +167,9 @@ impl Pipeline {
                 }
             }
         }
-        self.flush(Some(&consumer), dlq.as_ref()).await?;
+        // Drain: the flush in flight, then what is still buffered.
+        self.start_flush(&mut in_flight, &consumer, &dlq).await?;
+        self.finish_flush(&mut in_flight, &consumer).await?;
         consumer.unsubscribe();
         Ok(self.report)
     }
@@ -188,7 +195,10 @@ impl Pipeline {
     /// Commits what `accept` buffered, without Kafka (no DLQ, no offset commit): the
     /// benchmark's way to drive the same write path.
     pub async fn commit_buffered(&mut self) -> Result<(), IngestError> {
-        self.flush(None, None).await
+        let job = self.take_job()?;
+        let outcome = job.run(self.lake.clone(), None, self.config.commit_attempts).await?;
+        self.report.absorb(outcome.report);
+        Ok(())
     }
 
     /// What has happened so far.
@@ -196,51 +206,51 @@ impl Pipeline {
         &self.report
     }
 
-    /// Commits everything buffered: quarantine first, so a crash between the commits
-    /// re-reads from bronze's offsets and the quarantine's own offsets skip what it holds.
-    async fn flush(&mut self, consumer: Option<&StreamConsumer<IngestContext>>, dlq: Option<&DlqProducer>) -> Result<(), IngestError> {
-        let attempts = self.config.commit_attempts;
+    /// Takes everything buffered out as one flush job.
+    fn take_job(&mut self) -> Result<FlushJob, IngestError> {
         let mut progress = SourceOffsets::default();
-        if self.quarantine.rows() > 0 {
-            let (batch, consumed, dlq_messages, by_reason) = self.quarantine.take()?;
-            if let Some(dlq) = dlq {
-                dlq.send_all(&dlq_messages).await?;
-                failpoint::hit("after-dlq-send");
-            }
-            let ident = self.quarantine.ident.clone();
-            let report = commit_exactly_once(&self.lake, &ident, vec![batch], &consumed, attempts).await?;
-            self.note_commit(&report);
-            failpoint::hit("after-quarantine-commit");
-            for (reason, n) in by_reason {
-                *self.report.quarantined.entry(reason).or_default() += n;
-            }
+        let quarantine = if self.quarantine.rows() > 0 {
+            let (batch, consumed, dlq, by_reason) = self.quarantine.take()?;
             progress.merge(&consumed);
-        }
+            Some(QuarantineWork { ident: self.quarantine.ident.clone(), batch, consumed, dlq, by_reason })
+        } else {
+            None
+        };
+        let mut bronze = Vec::new();
         for (_, buffer) in self.topics.values_mut() {
             let (batches, consumed) = buffer.take()?;
             progress.merge(&consumed);
-            if batches.is_empty() {
-                continue;
+            if !batches.is_empty() {
+                bronze.push((buffer.ident.clone(), batches, consumed));
             }
-            let report = commit_exactly_once(&self.lake, &buffer.ident, batches, &consumed, attempts).await?;
-            *self.report.bronze_rows.entry(buffer.ident.to_string()).or_default() += report.rows;
-            self.report.skipped_rows += report.skipped_rows;
-            if report.snapshot_id.is_some() {
-                self.report.snapshots += 1;
-            }
-            failpoint::hit("after-bronze-commit");
         }
-        if let Some(consumer) = consumer {
-            self.after_commit(consumer, &progress);
+        Ok(FlushJob { quarantine, bronze, progress })
+    }
+
+    /// Waits for the flush in flight, if any, and records what it did.
+    async fn finish_flush(&mut self, in_flight: &mut Option<InFlight>, consumer: &StreamConsumer<IngestContext>) -> Result<(), IngestError> {
+        if let Some(handle) = in_flight.take() {
+            let outcome = handle.await.map_err(|e| IngestError::Topic {
+                topic: String::new(),
+                problem: format!("flush task failed: {e}"),
+            })??;
+            self.after_commit(consumer, &outcome.progress);
+            self.report.absorb(outcome.report);
         }
         Ok(())
     }
 
-    fn note_commit(&mut self, report: &crate::commit::CommitReport) {
-        self.report.skipped_rows += report.skipped_rows;
-        if report.snapshot_id.is_some() {
-            self.report.snapshots += 1;
-        }
+    /// Starts committing what is buffered, after the previous flush has finished.
+    async fn start_flush(
+        &mut self,
+        in_flight: &mut Option<InFlight>,
+        consumer: &StreamConsumer<IngestContext>,
+        dlq: &Option<Arc<DlqProducer>>,
+    ) -> Result<(), IngestError> {
+        self.finish_flush(in_flight, consumer).await?;
+        let job = self.take_job()?;
+        *in_flight = Some(tokio::spawn(job.run(self.lake.clone(), dlq.clone(), self.config.commit_attempts)));
+        Ok(())
     }
 
     /// Everything in `progress` is now in a table: resume from there on the next
@@ -288,6 +298,27 @@ impl Pipeline {
                 .unwrap_or(0);
             position >= high
         })
+    }
+}
+
+impl IngestReport {
+    pub(crate) fn note_commit(&mut self, commit: &crate::commit::CommitReport) {
+        self.skipped_rows += commit.skipped_rows;
+        if commit.snapshot_id.is_some() {
+            self.snapshots += 1;
+        }
+    }
+
+    /// Adds what a flush did.
+    pub(crate) fn absorb(&mut self, other: IngestReport) {
+        for (table, rows) in other.bronze_rows {
+            *self.bronze_rows.entry(table).or_default() += rows;
+        }
+        for (reason, n) in other.quarantined {
+            *self.quarantined.entry(reason).or_default() += n;
+        }
+        self.snapshots += other.snapshots;
+        self.skipped_rows += other.skipped_rows;
     }
 }
 

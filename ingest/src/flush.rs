@@ -1,0 +1,65 @@
+//! A flush, taken out of the buffers as a job so that consuming and decoding go on while it
+//! is written and committed. At most one job runs at a time, so memory holds at most two
+//! batches and commits stay in order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use ingot_lake::{Lake, SourceOffsets, TableIdent};
+
+use crate::commit::commit_exactly_once;
+use crate::dlq::DlqProducer;
+use crate::failpoint;
+use crate::pipeline::IngestReport;
+use crate::quarantine::DlqMessage;
+use crate::IngestError;
+
+pub(crate) struct QuarantineWork {
+    pub ident: TableIdent,
+    pub batch: RecordBatch,
+    pub consumed: SourceOffsets,
+    pub dlq: Vec<DlqMessage>,
+    pub by_reason: HashMap<String, u64>,
+}
+
+/// Everything one flush commits.
+pub(crate) struct FlushJob {
+    pub quarantine: Option<QuarantineWork>,
+    pub bronze: Vec<(TableIdent, Vec<RecordBatch>, SourceOffsets)>,
+    /// Everything consumed up to this flush, good or bad.
+    pub progress: SourceOffsets,
+}
+
+/// What a finished job did.
+pub(crate) struct FlushOutcome {
+    pub report: IngestReport,
+    pub progress: SourceOffsets,
+}
+
+impl FlushJob {
+    /// Commits the quarantine first, then each bronze table: a crash between the commits
+    /// re-reads from bronze's offsets, and the quarantine's own offsets skip what it holds.
+    pub async fn run(self, lake: Lake, dlq: Option<Arc<DlqProducer>>, attempts: u32) -> Result<FlushOutcome, IngestError> {
+        let mut report = IngestReport::default();
+        if let Some(work) = self.quarantine {
+            if let Some(dlq) = &dlq {
+                dlq.send_all(&work.dlq).await?;
+                failpoint::hit("after-dlq-send");
+            }
+            let commit = commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, attempts).await?;
+            report.note_commit(&commit);
+            failpoint::hit("after-quarantine-commit");
+            for (reason, n) in work.by_reason {
+                *report.quarantined.entry(reason).or_default() += n;
+            }
+        }
+        for (ident, batches, consumed) in self.bronze {
+            let commit = commit_exactly_once(&lake, &ident, batches, &consumed, attempts).await?;
+            *report.bronze_rows.entry(ident.to_string()).or_default() += commit.rows;
+            report.note_commit(&commit);
+            failpoint::hit("after-bronze-commit");
+        }
+        Ok(FlushOutcome { report, progress: self.progress })
+    }
+}
