@@ -22,6 +22,14 @@ fn assert_each_offset_once(seen: &BTreeMap<(i32, i64), u32>, produced: usize) {
     }
 }
 
+/// Bronze and quarantine together hold every produced message of `orders` exactly once.
+async fn assert_orders_hold_each_offset_once(ws: &Workspace, produced: usize) {
+    let mut seen = BTreeMap::new();
+    offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
+    offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
+    assert_each_offset_once(&seen, produced);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn good_and_malformed_messages_reconcile_exactly() {
     let broker = Broker::start();
@@ -113,10 +121,7 @@ async fn resumes_from_table_offsets_after_kill_9() {
     assert!(before_final > 0, "the killed runs committed something");
     ws.ingot(&["run", "--until-caught-up"]);
 
-    let mut seen = BTreeMap::new();
-    offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
-    offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
-    assert_each_offset_once(&seen, produced);
+    assert_orders_hold_each_offset_once(&ws, produced).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -171,10 +176,7 @@ async fn two_writers_racing_on_one_topic_store_each_offset_once() {
     for mut writer in writers {
         assert!(writer.wait().unwrap().success());
     }
-    let mut seen = BTreeMap::new();
-    offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
-    offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
-    assert_each_offset_once(&seen, produced);
+    assert_orders_hold_each_offset_once(&ws, produced).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -194,8 +196,5 @@ async fn crash_between_quarantine_and_bronze_commits_loses_and_repeats_nothing()
         assert!(!status.success(), "ingot should have crashed at {point}");
     }
     ws.ingot(&["run", "--until-caught-up"]);
-    let mut seen = BTreeMap::new();
-    offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
-    offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
-    assert_each_offset_once(&seen, produced);
+    assert_orders_hold_each_offset_once(&ws, produced).await;
 }
