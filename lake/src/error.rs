@@ -8,8 +8,9 @@ pub enum LakeError {
     #[error("{context}: {source}")]
     Iceberg {
         context: String,
+        // Boxed: iceberg's error is large and every `Result` in the lake carries it.
         #[source]
-        source: iceberg::Error,
+        source: Box<iceberg::Error>,
     },
     /// The catalog configuration cannot work (bad URI, unreachable warehouse).
     #[error("catalog config: {0}")]
@@ -34,6 +35,6 @@ impl LakeError {
 
     pub(crate) fn iceberg(context: impl Into<String>) -> impl FnOnce(iceberg::Error) -> Self {
         let context = context.into();
-        move |source| LakeError::Iceberg { context, source }
+        move |source| LakeError::Iceberg { context, source: Box::new(source) }
     }
 }
