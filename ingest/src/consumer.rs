@@ -75,11 +75,10 @@ impl ConsumerContext for IngestContext {
                     owned.insert((elem.topic().to_string(), elem.partition()));
                 }
                 for (topic, partition) in owned.iter() {
-                    if let Some(next) = resume.get(&(topic.clone(), *partition)) {
-                        if let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*next)) {
+                    if let Some(next) = resume.get(&(topic.clone(), *partition))
+                        && let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*next)) {
                             tracing::error!(%topic, partition, error = %e, "cannot set start offset");
                         }
-                    }
                 }
                 tracing::info!(partitions = ?owned, "partitions assigned");
                 if let Err(e) = consumer.assign(tpl) {

@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::bronze::{BronzeBuffer, bronze_table_spec};
 use crate::consumer::{Assignment, HighWatermarks, IngestContext, ResumeOffsets, create_consumer};
 use crate::dlq::DlqProducer;
-use crate::flush::{FlushJob, FlushOutcome, QuarantineWork};
+use crate::flush::{FlushJob, FlushOutcome};
 use crate::meta::{MessageMeta, now_micros};
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
 use crate::{IngestConfig, IngestError, KafkaConfig, TopicConfig};
@@ -210,9 +210,9 @@ impl Pipeline {
     fn take_job(&mut self) -> Result<FlushJob, IngestError> {
         let mut progress = SourceOffsets::default();
         let quarantine = if self.quarantine.rows() > 0 {
-            let (batch, consumed, dlq, by_reason) = self.quarantine.take()?;
-            progress.merge(&consumed);
-            Some(QuarantineWork { ident: self.quarantine.ident.clone(), batch, consumed, dlq, by_reason })
+            let work = self.quarantine.take()?;
+            progress.merge(&work.consumed);
+            Some(work)
         } else {
             None
         };
@@ -266,11 +266,10 @@ impl Pipeline {
             }
         }
         drop(resume);
-        if tpl.count() > 0 {
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+        if tpl.count() > 0
+            && let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
                 tracing::debug!(error = %e, "kafka offset commit not sent");
             }
-        }
     }
 
     /// Every assigned partition has been read up to its high watermark.

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{LargeBinaryBuilder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::ArrayRef;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use ingot_lake::{SourceOffsets, Table, TableIdent, TableSpec, table_arrow_schema};
 use ingot_proto::DecodeFailure;
 
 use crate::IngestError;
+use crate::flush::QuarantineWork;
 use crate::meta::{self, KafkaColumns, MessageMeta};
 
 const PAYLOAD: &str = "payload";
@@ -120,11 +121,9 @@ impl QuarantineBuffer {
         self.rows
     }
 
-    /// The buffered rows as one batch, the offsets they cover, the DLQ messages and the
+    /// The buffered rows as one batch, with the offsets they cover, the DLQ messages and the
     /// count per reason; the buffer starts over empty.
-    pub fn take(
-        &mut self,
-    ) -> Result<(RecordBatch, SourceOffsets, Vec<DlqMessage>, HashMap<String, u64>), IngestError> {
+    pub fn take(&mut self) -> Result<QuarantineWork, IngestError> {
         let mut columns: HashMap<String, ArrayRef> = HashMap::new();
         self.kafka.finish(&mut columns);
         columns.insert(PAYLOAD.into(), Arc::new(self.payload.finish()));
@@ -134,11 +133,12 @@ impl QuarantineBuffer {
         columns.insert(ERROR.into(), Arc::new(self.error.finish()));
         let batch = meta::assemble(&self.schema, columns, &self.ident.to_string())?;
         self.rows = 0;
-        Ok((
+        Ok(QuarantineWork {
+            ident: self.ident.clone(),
             batch,
-            std::mem::take(&mut self.consumed),
-            std::mem::take(&mut self.dlq),
-            std::mem::take(&mut self.by_reason),
-        ))
+            consumed: std::mem::take(&mut self.consumed),
+            dlq: std::mem::take(&mut self.dlq),
+            by_reason: std::mem::take(&mut self.by_reason),
+        })
     }
 }

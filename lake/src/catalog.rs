@@ -138,11 +138,10 @@ impl Lake {
             .map_err(LakeError::iceberg("look up namespace"))?;
         if !exists {
             // A concurrent creator may win; only fail if it still does not exist afterwards.
-            if let Err(e) = self.catalog.create_namespace(ns, HashMap::new()).await {
-                if !self.catalog.namespace_exists(ns).await.unwrap_or(false) {
+            if let Err(e) = self.catalog.create_namespace(ns, HashMap::new()).await
+                && !self.catalog.namespace_exists(ns).await.unwrap_or(false) {
                     return Err(LakeError::iceberg(format!("create namespace {}", ns.join(".")))(e));
                 }
-            }
         }
         Ok(())
     }

@@ -147,30 +147,26 @@ impl CompiledRule {
                 }
             }
             let text = self.as_text(&value);
-            if let (Some(allowed), Some(text)) = (&self.config.allowed, &text) {
-                if !allowed.iter().any(|a| a == text) {
+            if let (Some(allowed), Some(text)) = (&self.config.allowed, &text)
+                && !allowed.iter().any(|a| a == text) {
                     return Err(fail("allowed", format!("= {text:?} is not one of {allowed:?}")));
                 }
-            }
-            if let (Some(pattern), Some(text)) = (&self.pattern, &text) {
-                if !pattern.is_match(text) {
+            if let (Some(pattern), Some(text)) = (&self.pattern, &text)
+                && !pattern.is_match(text) {
                     return Err(fail("pattern", format!("= {text:?} does not match /{pattern}/")));
                 }
-            }
             if let Some(micros) = self.as_timestamp_micros(&value) {
-                if let Some(age) = self.config.max_age {
-                    if now_micros - micros > age.as_micros() as i64 {
+                if let Some(age) = self.config.max_age
+                    && now_micros - micros > age.as_micros() as i64 {
                         return Err(fail("max_age", format!("is older than {}", humantime::format_duration(age))));
                     }
-                }
-                if let Some(skew) = self.config.max_future_skew {
-                    if micros - now_micros > skew.as_micros() as i64 {
+                if let Some(skew) = self.config.max_future_skew
+                    && micros - now_micros > skew.as_micros() as i64 {
                         return Err(fail(
                             "max_future_skew",
                             format!("is more than {} in the future", humantime::format_duration(skew)),
                         ));
                     }
-                }
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use crate::config::Config;
 
 pub async fn tables(config: &Config) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
-    println!("{:<32} {:>12} {:>8} {:>10}  {}", "table", "rows", "files", "snapshots", "last commit (UTC)");
+    println!("{:<32} {:>12} {:>8} {:>10}  last commit (UTC)", "table", "rows", "files", "snapshots");
     for ident in lake.list_tables().await? {
         let table = lake.load(&ident).await?;
         let metadata = table.metadata();
@@ -26,7 +26,7 @@ pub async fn tables(config: &Config) -> Result<(), CliError> {
 pub async fn snapshots(config: &Config, name: &str) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
     let table = lake.load(&parse_ident(name)?).await?;
-    println!("{:<20} {:<20} {:<24} {:<10} {:>10} {:>12}  {}", "snapshot", "parent", "committed (UTC)", "operation", "added", "total", "commit id");
+    println!("{:<20} {:<20} {:<24} {:<10} {:>10} {:>12}  commit id", "snapshot", "parent", "committed (UTC)", "operation", "added", "total");
     for s in list_snapshots(&table) {
         let get = |k: &str| s.summary.get(k).cloned().unwrap_or_default();
         println!(

@@ -68,9 +68,9 @@ pub(crate) fn decode_scalar<'a>(kind: &Kind, raw: Raw, buf: &'a [u8]) -> Result<
 }
 
 /// Calls `f` for each value of a packed repeated field.
-pub(crate) fn for_each_packed<'a>(
+pub(crate) fn for_each_packed(
     kind: &Kind,
-    bytes: &'a [u8],
+    bytes: &[u8],
     mut f: impl FnMut(Raw) -> Result<(), String>,
 ) -> Result<(), String> {
     let mut pos = 0;
