@@ -59,6 +59,8 @@ struct CompiledRule {
     config: RuleConfig,
     /// Field numbers from the message down to the field the rule looks at.
     path: Vec<u32>,
+    /// Whether each field of the path is repeated.
+    repeated: Vec<bool>,
     /// The field the path ends at.
     leaf: FieldDescriptor,
     pattern: Option<Regex>,
@@ -78,7 +80,7 @@ impl ContractRules {
         for config in rules {
             let rule_error = |problem: String| ProtoError::Rule { rule: config.name.clone(), problem };
             let names: Vec<&str> = config.field.split('.').collect();
-            let (path, leaf) = resolve_path(message, &names).map_err(rule_error)?;
+            let (path, repeated, leaf) = resolve_path(message, &names).map_err(rule_error)?;
             let pattern = config
                 .pattern
                 .as_deref()
@@ -97,7 +99,7 @@ impl ContractRules {
                     "declares no check (required, min, max, allowed, pattern, max_age or max_future_skew)".into(),
                 ));
             }
-            compiled.push(CompiledRule { config: config.clone(), path, leaf, pattern });
+            compiled.push(CompiledRule { config: config.clone(), path, repeated, leaf, pattern });
         }
         Ok(Self { rules: compiled })
     }
@@ -176,7 +178,8 @@ impl CompiledRule {
     fn lookup<'a>(&self, root: &Node, buf: &'a [u8]) -> Vec<(Raw, &'a [u8])> {
         let (first, rest) = self.path.split_first().expect("paths are never empty");
         let mut current: Vec<(Raw, &'a [u8])> = root.occurrences(*first).into_iter().map(|r| (r, buf)).collect();
-        for number in rest {
+        for (depth, number) in rest.iter().enumerate() {
+            let repeated = self.repeated[depth + 1];
             let mut next = Vec::new();
             for (raw, bytes) in &current {
                 let Some(inner) = raw.bytes(bytes) else { continue };
@@ -187,8 +190,12 @@ impl CompiledRule {
                         found.push((r, inner));
                     }
                 }
-                // Singular fields: the last occurrence wins, as in Protobuf.
-                next.extend(found.last().copied());
+                if repeated {
+                    next.extend(found);
+                } else {
+                    // Singular fields: the last occurrence wins, as in Protobuf.
+                    next.extend(found.last().copied());
+                }
             }
             current = next;
         }
@@ -230,20 +237,26 @@ fn is_unset(value: &Scalar<'_>) -> bool {
     }
 }
 
-fn resolve_path(message: &MessageDescriptor, names: &[&str]) -> Result<(Vec<u32>, FieldDescriptor), String> {
+type ResolvedPath = (Vec<u32>, Vec<bool>, FieldDescriptor);
+
+fn resolve_path(message: &MessageDescriptor, names: &[&str]) -> Result<ResolvedPath, String> {
     let mut current = message.clone();
     let mut numbers = Vec::with_capacity(names.len());
+    let mut repeated = Vec::with_capacity(names.len());
     let mut fields = names.iter().peekable();
     while let Some(name) = fields.next() {
         let field = current
             .get_field_by_name(name)
             .ok_or_else(|| format!("`{name}` is not a field of {}", current.full_name()))?;
         numbers.push(field.number());
+        repeated.push(field.is_list() || field.is_map());
         if fields.peek().is_none() {
-            return Ok((numbers, field));
+            return Ok((numbers, repeated, field));
         }
+        // Repeated messages are looked into element by element: `items.quantity` checks
+        // the quantity of every line item.
         match field.kind() {
-            Kind::Message(m) if !field.is_list() && !field.is_map() => current = m,
+            Kind::Message(m) if !field.is_map() => current = m,
             _ => return Err(format!("`{name}` is not a nested message, cannot look inside it")),
         }
     }

@@ -101,3 +101,20 @@ fn typo_in_rule_fails_at_start_up() {
     let no_check = rule("name = \"y\"\nfield = \"order_id\"");
     assert!(decoder(&[no_check]).is_err());
 }
+
+#[test]
+fn rules_look_into_every_element_of_repeated_messages() {
+    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let item_type = registry.message("ingot.demo.v1.LineItem").unwrap();
+    let item = |quantity: i32| {
+        let mut i = DynamicMessage::new(item_type.clone());
+        i.set_field_by_name("sku", Value::String("SKU-1".into()));
+        i.set_field_by_name("quantity", Value::I32(quantity));
+        Value::Message(i)
+    };
+    let r = "name = \"qty\"\nfield = \"items.quantity\"\nmin = 1";
+    assert_eq!(check(r, &order(&[("items", Value::List(vec![item(2), item(3)]))])), Ok(()));
+    assert_eq!(check(r, &order(&[("items", Value::List(vec![item(2), item(-1)]))])), Err("qty:min".into()));
+    let sku = "name = \"sku\"\nfield = \"items.sku\"\npattern = \"^SKU-\"";
+    assert_eq!(check(sku, &order(&[("items", Value::List(vec![item(1)]))])), Ok(()));
+}
