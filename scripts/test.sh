@@ -22,6 +22,7 @@ if ! "$VENV/bin/python" -c "import pyiceberg, pyarrow, sqlalchemy" 2>/dev/null; 
 fi
 export INGOT_TEST_PYTHON="$VENV/bin/python"
 
+cargo fmt --all --check
 cargo build --workspace --tests --locked
 # End-to-end tests each run a broker and ingot processes: two at a time on two cores.
 cargo test --workspace --locked -- --test-threads 2

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "ingot", version, about = "Kafka topics of Protobuf events into an auditable Iceberg lakehouse")]
+#[command(
+    name = "ingot",
+    version,
+    about = "Kafka topics of Protobuf events into an auditable Iceberg lakehouse"
+)]
 pub struct Cli {
     /// Config file; a missing `ingot.toml` means all defaults.
     #[arg(long, global = true, default_value = "ingot.toml", env = "INGOT_CONFIG")]

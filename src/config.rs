@@ -88,7 +88,8 @@ impl Config {
             let Some(path) = var.strip_prefix(ENV_PREFIX) else { continue };
             let section = path.split("__").next().unwrap_or_default().to_lowercase();
             if SECTIONS.contains(&section.as_str()) {
-                apply_override(&mut value, path, &raw).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
+                apply_override(&mut value, path, &raw)
+                    .map_err(|message| ConfigError::Env { var: var.clone(), message })?;
             }
         }
         let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Key {
@@ -113,7 +114,8 @@ impl Config {
     }
 
     fn validate(&self, file: &Path) -> Result<(), ConfigError> {
-        let key_error = |key: String, message: &str| ConfigError::Key { file: file.into(), key, message: message.into() };
+        let key_error =
+            |key: String, message: &str| ConfigError::Key { file: file.into(), key, message: message.into() };
         let mut seen = std::collections::HashSet::new();
         for (i, topic) in self.topics.iter().enumerate() {
             if !seen.insert(&topic.topic) {
@@ -153,7 +155,8 @@ fn apply_override(root: &mut toml::Value, path: &str, raw: &str) -> Result<(), S
                 table.entry(segment.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()))
             }
             toml::Value::Array(items) => {
-                let index: usize = segment.parse().map_err(|_| format!("`{segment}` is not an array index"))?;
+                let index: usize =
+                    segment.parse().map_err(|_| format!("`{segment}` is not an array index"))?;
                 let item = items.get_mut(index).ok_or_else(|| format!("there is no entry {index}"))?;
                 if last {
                     *item = parsed;
@@ -195,7 +198,11 @@ mod tests {
     fn env_overrides_any_key() {
         let config = parse(
             "[[topics]]\ntopic = \"orders\"\nmessage = \"a.B\"\n",
-            &[("INGOT_KAFKA__BROKERS", "h:1"), ("INGOT_INGEST__FLUSH__ROWS", "42"), ("INGOT_TOPICS__0__TABLE", "o")],
+            &[
+                ("INGOT_KAFKA__BROKERS", "h:1"),
+                ("INGOT_INGEST__FLUSH__ROWS", "42"),
+                ("INGOT_TOPICS__0__TABLE", "o"),
+            ],
         )
         .unwrap();
         assert_eq!(config.kafka.brokers, "h:1");

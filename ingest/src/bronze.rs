@@ -12,14 +12,8 @@ use crate::meta::{self, KafkaColumns, MessageMeta};
 use crate::{IngestError, TopicConfig};
 
 /// Names of the Kafka metadata columns of every bronze table.
-pub const KAFKA_COLUMNS: [&str; 6] = [
-    meta::TOPIC,
-    meta::PARTITION,
-    meta::OFFSET,
-    meta::TIMESTAMP,
-    meta::KEY,
-    meta::INGESTED_AT,
-];
+pub const KAFKA_COLUMNS: [&str; 6] =
+    [meta::TOPIC, meta::PARTITION, meta::OFFSET, meta::TIMESTAMP, meta::KEY, meta::INGESTED_AT];
 
 /// The bronze table a topic should have: the contract's columns, then the Kafka columns,
 /// partitioned by the day of the event time (or of the Kafka timestamp).
@@ -68,19 +62,12 @@ impl BronzeBuffer {
         max_message_bytes: usize,
     ) -> Result<Self, IngestError> {
         let schema: SchemaRef = Arc::new(table_arrow_schema(table)?);
-        let contract_columns: Vec<_> = schema
-            .fields()
-            .iter()
-            .filter(|f| !KAFKA_COLUMNS.contains(&f.name().as_str()))
-            .cloned()
-            .collect();
-        let decoder = BatchDecoder::new(
-            message.clone(),
-            Arc::new(Schema::new(contract_columns)),
-            max_message_bytes,
-        )?
-        .allow_unknown_fields(topic.allow_unknown_fields)
-        .with_rules(&topic.rules)?;
+        let contract_columns: Vec<_> =
+            schema.fields().iter().filter(|f| !KAFKA_COLUMNS.contains(&f.name().as_str())).cloned().collect();
+        let decoder =
+            BatchDecoder::new(message.clone(), Arc::new(Schema::new(contract_columns)), max_message_bytes)?
+                .allow_unknown_fields(topic.allow_unknown_fields)
+                .with_rules(&topic.rules)?;
         Ok(Self {
             ident: table.identifier().clone(),
             decoder,

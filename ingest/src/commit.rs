@@ -8,7 +8,10 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_select::filter::filter_record_batch;
-use ingot_lake::{COMMIT_ID_PROPERTY, DataFiles, Lake, LakeError, OFFSETS_PROPERTY, SourceOffsets, TableIdent, find_commit, write_data_files};
+use ingot_lake::{
+    COMMIT_ID_PROPERTY, DataFiles, Lake, LakeError, OFFSETS_PROPERTY, SourceOffsets, TableIdent, find_commit,
+    write_data_files,
+};
 use sha2::{Digest, Sha256};
 
 use crate::IngestError;
@@ -93,11 +96,7 @@ pub(crate) async fn commit_exactly_once(
         }
         tokio::time::sleep(backoff(attempt)).await;
     }
-    Err(IngestError::RetriesExhausted {
-        what: format!("commit to {ident}"),
-        attempts,
-        last: last_error,
-    })
+    Err(IngestError::RetriesExhausted { what: format!("commit to {ident}"), attempts, last: last_error })
 }
 
 fn written_report(written: &Option<(usize, DataFiles)>) -> CommitReport {
@@ -130,7 +129,10 @@ fn commit_id(ident: &TableIdent, progress: &SourceOffsets) -> String {
 }
 
 /// Rows whose offset the table does not hold yet.
-fn keep_unrecorded(batches: &[RecordBatch], recorded: &SourceOffsets) -> Result<Vec<RecordBatch>, IngestError> {
+fn keep_unrecorded(
+    batches: &[RecordBatch],
+    recorded: &SourceOffsets,
+) -> Result<Vec<RecordBatch>, IngestError> {
     let mut kept = Vec::with_capacity(batches.len());
     for batch in batches {
         let column = |name: &str| {

@@ -28,11 +28,7 @@ fn default_group() -> String {
 
 impl Default for KafkaConfig {
     fn default() -> Self {
-        Self {
-            brokers: default_brokers(),
-            group_id: default_group(),
-            properties: BTreeMap::new(),
-        }
+        Self { brokers: default_brokers(), group_id: default_group(), properties: BTreeMap::new() }
     }
 }
 
@@ -64,11 +60,7 @@ fn default_flush_interval() -> Duration {
 
 impl Default for FlushConfig {
     fn default() -> Self {
-        Self {
-            rows: default_flush_rows(),
-            bytes: default_flush_bytes(),
-            interval: default_flush_interval(),
-        }
+        Self { rows: default_flush_rows(), bytes: default_flush_bytes(), interval: default_flush_interval() }
     }
 }
 
@@ -145,10 +137,7 @@ impl TopicConfig {
     /// The bronze table's name within its namespace.
     pub fn table_name(&self) -> String {
         self.table.clone().unwrap_or_else(|| {
-            self.topic
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
-                .collect()
+            self.topic.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
         })
     }
 

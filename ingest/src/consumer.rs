@@ -41,7 +41,9 @@ impl ClientContext for IngestContext {
         for (topic, t) in topics {
             let Some(partitions) = t.get("partitions").and_then(|p| p.as_object()) else { continue };
             for (partition, p) in partitions {
-                let (Ok(partition), Some(hi)) = (partition.parse::<i32>(), p.get("hi_offset").and_then(|h| h.as_i64())) else {
+                let (Ok(partition), Some(hi)) =
+                    (partition.parse::<i32>(), p.get("hi_offset").and_then(|h| h.as_i64()))
+                else {
                     continue;
                 };
                 // -1 is librdkafka's internal "unassigned" partition; negative offsets are unknown.
@@ -56,7 +58,8 @@ impl ClientContext for IngestContext {
         // End of partition is reported here too; it is normal, not an error.
         use rdkafka::error::KafkaError;
         use rdkafka::types::RDKafkaErrorCode;
-        if !matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
+        if !matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF))
+        {
             tracing::warn!(%error, reason, "kafka client error");
         }
     }
@@ -76,9 +79,10 @@ impl ConsumerContext for IngestContext {
                 }
                 for (topic, partition) in owned.iter() {
                     if let Some(next) = resume.get(&(topic.clone(), *partition))
-                        && let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*next)) {
-                            tracing::error!(%topic, partition, error = %e, "cannot set start offset");
-                        }
+                        && let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*next))
+                    {
+                        tracing::error!(%topic, partition, error = %e, "cannot set start offset");
+                    }
                 }
                 tracing::info!(partitions = ?owned, "partitions assigned");
                 if let Err(e) = consumer.assign(tpl) {
@@ -136,7 +140,5 @@ pub(crate) fn create_consumer(
     for (k, v) in &kafka.properties {
         config.set(k, v);
     }
-    config
-        .create_with_context(context)
-        .map_err(IngestError::kafka("create consumer"))
+    config.create_with_context(context).map_err(IngestError::kafka("create consumer"))
 }

@@ -18,33 +18,27 @@ pub enum IngestError {
     #[error("topic `{topic}`: {problem}")]
     Topic { topic: String, problem: String },
     #[error("gave up on {what} after {attempts} attempts: {last}")]
-    RetriesExhausted {
-        what: String,
-        attempts: u32,
-        last: String,
-    },
+    RetriesExhausted { what: String, attempts: u32, last: String },
 }
 
 impl IngestError {
     /// Whether the same work can succeed later (broker or catalog briefly unavailable).
     pub fn retryable(&self) -> bool {
         match self {
-            IngestError::Kafka { source, .. } => source
-                .rdkafka_error_code()
-                .is_some_and(|code| {
-                    use rdkafka::types::RDKafkaErrorCode as C;
-                    matches!(
-                        code,
-                        C::BrokerTransportFailure
-                            | C::AllBrokersDown
-                            | C::OperationTimedOut
-                            | C::RequestTimedOut
-                            | C::NetworkException
-                            | C::QueueFull
-                            | C::LeaderNotAvailable
-                            | C::NotLeaderForPartition
-                    )
-                }),
+            IngestError::Kafka { source, .. } => source.rdkafka_error_code().is_some_and(|code| {
+                use rdkafka::types::RDKafkaErrorCode as C;
+                matches!(
+                    code,
+                    C::BrokerTransportFailure
+                        | C::AllBrokersDown
+                        | C::OperationTimedOut
+                        | C::RequestTimedOut
+                        | C::NetworkException
+                        | C::QueueFull
+                        | C::LeaderNotAvailable
+                        | C::NotLeaderForPartition
+                )
+            }),
             IngestError::Lake(e) => e.retryable(),
             IngestError::Contract(e) => e.retryable(),
             IngestError::Topic { .. } | IngestError::RetriesExhausted { .. } => false,

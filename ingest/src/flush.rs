@@ -8,12 +8,12 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use ingot_lake::{Lake, SourceOffsets, TableIdent};
 
+use crate::IngestError;
 use crate::commit::commit_exactly_once;
 use crate::dlq::DlqProducer;
 use crate::failpoint;
 use crate::pipeline::IngestReport;
 use crate::quarantine::DlqMessage;
-use crate::IngestError;
 
 pub(crate) struct QuarantineWork {
     pub ident: TableIdent,
@@ -40,14 +40,20 @@ pub(crate) struct FlushOutcome {
 impl FlushJob {
     /// Commits the quarantine first, then each bronze table: a crash between the commits
     /// re-reads from bronze's offsets, and the quarantine's own offsets skip what it holds.
-    pub async fn run(self, lake: Lake, dlq: Option<Arc<DlqProducer>>, attempts: u32) -> Result<FlushOutcome, IngestError> {
+    pub async fn run(
+        self,
+        lake: Lake,
+        dlq: Option<Arc<DlqProducer>>,
+        attempts: u32,
+    ) -> Result<FlushOutcome, IngestError> {
         let mut report = IngestReport::default();
         if let Some(work) = self.quarantine {
             if let Some(dlq) = &dlq {
                 dlq.send_all(&work.dlq).await?;
                 failpoint::hit("after-dlq-send");
             }
-            let commit = commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, attempts).await?;
+            let commit =
+                commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, attempts).await?;
             report.note_commit(&commit);
             failpoint::hit("after-quarantine-commit");
             for (reason, n) in work.by_reason {

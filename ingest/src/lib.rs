@@ -16,10 +16,10 @@ mod pipeline;
 mod quarantine;
 
 pub use admin::ensure_topics;
+pub use bronze::{KAFKA_COLUMNS, bronze_table_spec};
 pub use config::{FlushConfig, IngestConfig, KafkaConfig, TopicConfig};
 pub use error::IngestError;
 pub use failpoint::POINTS as FAILPOINTS;
 pub use meta::MessageMeta;
 pub use pipeline::{IngestReport, Pipeline, RunMode};
 pub use quarantine::quarantine_schema;
-pub use bronze::{bronze_table_spec, KAFKA_COLUMNS};

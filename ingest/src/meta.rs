@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow_array::builder::{
+    Int32Builder, Int64Builder, LargeBinaryBuilder, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_array::builder::{Int32Builder, Int64Builder, LargeBinaryBuilder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
 
 use crate::IngestError;
@@ -102,7 +104,9 @@ pub(crate) fn assemble(
     let ordered = schema
         .fields()
         .iter()
-        .map(|f| columns.remove(f.name()).ok_or_else(|| problem(format!("no column built for `{}`", f.name()))))
+        .map(|f| {
+            columns.remove(f.name()).ok_or_else(|| problem(format!("no column built for `{}`", f.name())))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(schema.clone(), ordered).map_err(|e| problem(format!("assemble batch: {e}")))
 }

@@ -82,7 +82,8 @@ impl Pipeline {
             let buffer = BronzeBuffer::new(&table, &topic, message, config.max_message_bytes)?;
             topics.insert(topic.topic.clone(), (topic, buffer));
         }
-        let dlq_topics: Vec<String> = topics.values().filter_map(|(t, _): &(TopicConfig, BronzeBuffer)| t.dlq()).collect();
+        let dlq_topics: Vec<String> =
+            topics.values().filter_map(|(t, _): &(TopicConfig, BronzeBuffer)| t.dlq()).collect();
         crate::ensure_topics(&kafka, &dlq_topics, 1).await?;
         let quarantine_spec = quarantine_schema(parse_ident(&config.quarantine_table)?);
         let (table, status) = lake.ensure_table(&quarantine_spec).await?;
@@ -93,7 +94,11 @@ impl Pipeline {
 
     /// Consumes until `shutdown` resolves (or, in `UntilCaughtUp` mode, until every assigned
     /// partition is read to its end), then flushes what it holds and leaves the group.
-    pub async fn run(mut self, mode: RunMode, shutdown: impl Future<Output = ()>) -> Result<IngestReport, IngestError> {
+    pub async fn run(
+        mut self,
+        mode: RunMode,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<IngestReport, IngestError> {
         let assignment: Assignment = Arc::default();
         let high_watermarks: HighWatermarks = Arc::default();
         let context = IngestContext {
@@ -228,7 +233,11 @@ impl Pipeline {
     }
 
     /// Waits for the flush in flight, if any, and records what it did.
-    async fn finish_flush(&mut self, in_flight: &mut Option<InFlight>, consumer: &StreamConsumer<IngestContext>) -> Result<(), IngestError> {
+    async fn finish_flush(
+        &mut self,
+        in_flight: &mut Option<InFlight>,
+        consumer: &StreamConsumer<IngestContext>,
+    ) -> Result<(), IngestError> {
         if let Some(handle) = in_flight.take() {
             let outcome = handle.await.map_err(|e| IngestError::Topic {
                 topic: String::new(),
@@ -267,9 +276,10 @@ impl Pipeline {
         }
         drop(resume);
         if tpl.count() > 0
-            && let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-                tracing::debug!(error = %e, "kafka offset commit not sent");
-            }
+            && let Err(e) = consumer.commit(&tpl, CommitMode::Async)
+        {
+            tracing::debug!(error = %e, "kafka offset commit not sent");
+        }
     }
 
     /// Every assigned partition has been read up to its high watermark.
@@ -290,11 +300,8 @@ impl Pipeline {
             let Some(&high) = highs.get(key) else {
                 return false;
             };
-            let position = last_seen
-                .get(&key.0, key.1)
-                .map(|o| o + 1)
-                .or_else(|| resume.get(key).copied())
-                .unwrap_or(0);
+            let position =
+                last_seen.get(&key.0, key.1).map(|o| o + 1).or_else(|| resume.get(key).copied()).unwrap_or(0);
             position >= high
         })
     }
@@ -362,9 +369,9 @@ impl Positions {
 fn note_status(report: &mut IngestReport, table: &str, status: TableStatus) {
     match status {
         TableStatus::Created => report.table_changes.push(format!("created {table}")),
-        TableStatus::Evolved(columns) => report
-            .table_changes
-            .push(format!("evolved {table}: added {}", columns.join(", "))),
+        TableStatus::Evolved(columns) => {
+            report.table_changes.push(format!("evolved {table}: added {}", columns.join(", ")))
+        }
         TableStatus::Unchanged => {}
     }
 }
@@ -374,4 +381,3 @@ fn note_status(report: &mut IngestReport, table: &str, status: TableStatus) {
 fn tick_for(interval: Duration) -> Duration {
     (interval / 10).clamp(Duration::from_millis(20), Duration::from_secs(1))
 }
-

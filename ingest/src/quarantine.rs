@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::builder::{LargeBinaryBuilder, StringBuilder};
 use arrow_array::ArrayRef;
+use arrow_array::builder::{LargeBinaryBuilder, StringBuilder};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use ingot_lake::{SourceOffsets, Table, TableIdent, TableSpec, table_arrow_schema};
 use ingot_proto::DecodeFailure;
@@ -31,11 +31,7 @@ pub fn quarantine_schema(ident: TableIdent) -> TableSpec {
         Field::new(RULE, DataType::Utf8, true),
         Field::new(ERROR, DataType::Utf8, true),
     ]);
-    TableSpec {
-        ident,
-        schema: Schema::new(fields),
-        partition_day: Some(meta::INGESTED_AT.to_string()),
-    }
+    TableSpec { ident, schema: Schema::new(fields), partition_day: Some(meta::INGESTED_AT.to_string()) }
 }
 
 /// A message on its way to the DLQ topic.

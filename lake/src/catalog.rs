@@ -5,7 +5,10 @@ use std::sync::Arc;
 use iceberg::io::LocalFsStorageFactory;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
-use iceberg_catalog_sql::{SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalog, SqlCatalogBuilder};
+use iceberg_catalog_sql::{
+    SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalog,
+    SqlCatalogBuilder,
+};
 use serde::Deserialize;
 
 use crate::LakeError;
@@ -38,11 +41,7 @@ fn default_name() -> String {
 
 impl Default for CatalogConfig {
     fn default() -> Self {
-        Self {
-            uri: default_uri(),
-            warehouse: default_warehouse(),
-            name: default_name(),
-        }
+        Self { uri: default_uri(), warehouse: default_warehouse(), name: default_name() }
     }
 }
 
@@ -78,10 +77,7 @@ impl Lake {
             .load(&config.name, props)
             .await
             .map_err(LakeError::iceberg(format!("open catalog {}", config.uri)))?;
-        Ok(Self {
-            catalog: Arc::new(catalog),
-            warehouse,
-        })
+        Ok(Self { catalog: Arc::new(catalog), warehouse })
     }
 
     /// The catalog, for operations this crate does not wrap.
@@ -96,27 +92,18 @@ impl Lake {
 
     /// Loads a table's current metadata from the catalog.
     pub async fn load(&self, ident: &TableIdent) -> Result<Table, LakeError> {
-        self.catalog
-            .load_table(ident)
-            .await
-            .map_err(LakeError::iceberg(format!("load table {ident}")))
+        self.catalog.load_table(ident).await.map_err(LakeError::iceberg(format!("load table {ident}")))
     }
 
     /// Whether the table exists.
     pub async fn exists(&self, ident: &TableIdent) -> Result<bool, LakeError> {
-        self.catalog
-            .table_exists(ident)
-            .await
-            .map_err(LakeError::iceberg(format!("look up table {ident}")))
+        self.catalog.table_exists(ident).await.map_err(LakeError::iceberg(format!("look up table {ident}")))
     }
 
     /// Every table in every namespace, sorted by name.
     pub async fn list_tables(&self) -> Result<Vec<TableIdent>, LakeError> {
-        let namespaces = self
-            .catalog
-            .list_namespaces(None)
-            .await
-            .map_err(LakeError::iceberg("list namespaces"))?;
+        let namespaces =
+            self.catalog.list_namespaces(None).await.map_err(LakeError::iceberg("list namespaces"))?;
         let mut tables = Vec::new();
         for ns in namespaces {
             tables.extend(
@@ -131,17 +118,15 @@ impl Lake {
     }
 
     pub(crate) async fn ensure_namespace(&self, ns: &NamespaceIdent) -> Result<(), LakeError> {
-        let exists = self
-            .catalog
-            .namespace_exists(ns)
-            .await
-            .map_err(LakeError::iceberg("look up namespace"))?;
+        let exists =
+            self.catalog.namespace_exists(ns).await.map_err(LakeError::iceberg("look up namespace"))?;
         if !exists {
             // A concurrent creator may win; only fail if it still does not exist afterwards.
             if let Err(e) = self.catalog.create_namespace(ns, HashMap::new()).await
-                && !self.catalog.namespace_exists(ns).await.unwrap_or(false) {
-                    return Err(LakeError::iceberg(format!("create namespace {}", ns.join(".")))(e));
-                }
+                && !self.catalog.namespace_exists(ns).await.unwrap_or(false)
+            {
+                return Err(LakeError::iceberg(format!("create namespace {}", ns.join(".")))(e));
+            }
         }
         Ok(())
     }
@@ -149,17 +134,15 @@ impl Lake {
 
 /// Parses `a.b` into a table identifier.
 pub fn parse_ident(name: &str) -> Result<TableIdent, LakeError> {
-    TableIdent::from_strs(name.split('.')).map_err(|_| {
-        LakeError::Config(format!("table name `{name}` must look like <namespace>.<table>"))
-    })
+    TableIdent::from_strs(name.split('.'))
+        .map_err(|_| LakeError::Config(format!("table name `{name}` must look like <namespace>.<table>")))
 }
 
 fn sqlite_path(path: &str) -> Result<PathBuf, LakeError> {
     let path = absolute(Path::new(path))?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            LakeError::Config(format!("cannot create {}: {e}", parent.display()))
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| LakeError::Config(format!("cannot create {}: {e}", parent.display())))?;
     }
     Ok(path)
 }

@@ -20,6 +20,6 @@ pub use read::{SnapshotInfo, list_snapshots, read_table, table_arrow_schema};
 pub use schema::{TableSpec, TableStatus};
 pub use write::{DataFiles, write_data_files};
 
+pub use iceberg::ErrorKind as IcebergErrorKind;
 pub use iceberg::TableIdent;
 pub use iceberg::table::Table;
-pub use iceberg::ErrorKind as IcebergErrorKind;

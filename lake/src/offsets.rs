@@ -74,8 +74,7 @@ pub fn find_commit(table: &Table, commit_id: &str) -> Option<i64> {
         .metadata()
         .snapshots()
         .find(|s| {
-            s.summary().additional_properties.get(COMMIT_ID_PROPERTY).map(String::as_str)
-                == Some(commit_id)
+            s.summary().additional_properties.get(COMMIT_ID_PROPERTY).map(String::as_str) == Some(commit_id)
         })
         .map(|s| s.snapshot_id())
 }

@@ -23,7 +23,11 @@ impl Catalog for PinnedCatalog<'_> {
     async fn list_namespaces(&self, parent: Option<&NamespaceIdent>) -> Result<Vec<NamespaceIdent>> {
         self.inner.list_namespaces(parent).await
     }
-    async fn create_namespace(&self, namespace: &NamespaceIdent, properties: HashMap<String, String>) -> Result<Namespace> {
+    async fn create_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> Result<Namespace> {
         self.inner.create_namespace(namespace, properties).await
     }
     async fn get_namespace(&self, namespace: &NamespaceIdent) -> Result<Namespace> {
@@ -32,7 +36,11 @@ impl Catalog for PinnedCatalog<'_> {
     async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool> {
         self.inner.namespace_exists(namespace).await
     }
-    async fn update_namespace(&self, namespace: &NamespaceIdent, properties: HashMap<String, String>) -> Result<()> {
+    async fn update_namespace(
+        &self,
+        namespace: &NamespaceIdent,
+        properties: HashMap<String, String>,
+    ) -> Result<()> {
         self.inner.update_namespace(namespace, properties).await
     }
     async fn drop_namespace(&self, namespace: &NamespaceIdent) -> Result<()> {

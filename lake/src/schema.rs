@@ -76,9 +76,9 @@ impl Lake {
             .commit(self.catalog())
             .await
             .map_err(|e| match e.kind() {
-                iceberg::ErrorKind::CatalogCommitConflicts => LakeError::CommitConflict {
-                    table: spec.ident.to_string(),
-                },
+                iceberg::ErrorKind::CatalogCommitConflicts => {
+                    LakeError::CommitConflict { table: spec.ident.to_string() }
+                }
                 _ => LakeError::iceberg(format!("evolve schema of {}", spec.ident))(e),
             })?;
         tracing::info!(table = %spec.ident, columns = ?added, "added columns");
@@ -156,19 +156,18 @@ fn same_kind(a: &DataType, b: &DataType) -> bool {
     match (a, b) {
         (DataType::List(x), DataType::List(y)) => same_kind(x.data_type(), y.data_type()),
         (DataType::Map(x, _), DataType::Map(y, _)) => same_kind(x.data_type(), y.data_type()),
-        (DataType::Struct(x), DataType::Struct(y)) => {
-            y.iter().all(|f| x.iter().any(|g| g.name() == f.name() && same_kind(g.data_type(), f.data_type())))
-        }
+        (DataType::Struct(x), DataType::Struct(y)) => y
+            .iter()
+            .all(|f| x.iter().any(|g| g.name() == f.name() && same_kind(g.data_type(), f.data_type()))),
         (DataType::Timestamp(u, _), DataType::Timestamp(v, _)) => u == v,
         _ => a == b,
     }
 }
 
 fn iceberg_type(table: &TableIdent, field: &Field) -> Result<Type, LakeError> {
-    let schema = arrow_schema_to_schema_auto_assign_ids(&ArrowSchema::new(vec![field.clone()]))
-        .map_err(|e| LakeError::Schema {
-            table: table.to_string(),
-            problem: format!("column `{}`: {e}", field.name()),
+    let schema =
+        arrow_schema_to_schema_auto_assign_ids(&ArrowSchema::new(vec![field.clone()])).map_err(|e| {
+            LakeError::Schema { table: table.to_string(), problem: format!("column `{}`: {e}", field.name()) }
         })?;
     Ok(schema.as_struct().fields()[0].field_type.as_ref().clone())
 }

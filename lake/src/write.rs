@@ -112,15 +112,12 @@ impl Lake {
         action
             .apply(tx)
             .map_err(LakeError::iceberg("prepare append"))?
-            .commit(&PinnedCatalog {
-                inner: self.catalog(),
-                table: table.clone(),
-            })
+            .commit(&PinnedCatalog { inner: self.catalog(), table: table.clone() })
             .await
             .map_err(|e| match e.kind() {
-                iceberg::ErrorKind::CatalogCommitConflicts => LakeError::CommitConflict {
-                    table: table.identifier().to_string(),
-                },
+                iceberg::ErrorKind::CatalogCommitConflicts => {
+                    LakeError::CommitConflict { table: table.identifier().to_string() }
+                }
                 _ => LakeError::iceberg(format!("append to {}", table.identifier()))(e),
             })
     }

@@ -13,11 +13,23 @@ fn main() {
     let schema = Arc::new(contract_arrow_schema(&message).unwrap());
     let mut decoder = BatchDecoder::new(message.clone(), schema, 1 << 20).unwrap();
     let mut m = DynamicMessage::new(message.clone());
-    for (f, v) in [("event_id", "2b3c9c1e-8f4e-4b8e-9d55-0a7c6f1a2b3c"), ("idempotency_key", "o-1234:2"), ("order_id", "o-1234"), ("customer_id", "c-42"), ("currency", "EUR"), ("trace_id", "0123456789abcdef0123456789abcdef")] {
+    for (f, v) in [
+        ("event_id", "2b3c9c1e-8f4e-4b8e-9d55-0a7c6f1a2b3c"),
+        ("idempotency_key", "o-1234:2"),
+        ("order_id", "o-1234"),
+        ("customer_id", "c-42"),
+        ("currency", "EUR"),
+        ("trace_id", "0123456789abcdef0123456789abcdef"),
+    ] {
         m.set_field_by_name(f, Value::String(v.into()));
     }
     m.set_field_by_name("status", Value::EnumNumber(2));
-    let sub = |parent: &DynamicMessage, field: &str| match parent.descriptor().get_field_by_name(field).unwrap().kind() {
+    let sub = |parent: &DynamicMessage, field: &str| match parent
+        .descriptor()
+        .get_field_by_name(field)
+        .unwrap()
+        .kind()
+    {
         prost_reflect::Kind::Message(d) => DynamicMessage::new(d),
         _ => unreachable!(),
     };
@@ -37,7 +49,16 @@ fn main() {
     let mut ts = sub(&m, "occurred_at");
     ts.set_field_by_name("seconds", Value::I64(1_790_000_000));
     m.set_field_by_name("occurred_at", Value::Message(ts));
-    m.set_field_by_name("attributes", Value::Map([(prost_reflect::MapKey::String("channel".into()), Value::String("web".into())), (prost_reflect::MapKey::String("region".into()), Value::String("eu".into()))].into()));
+    m.set_field_by_name(
+        "attributes",
+        Value::Map(
+            [
+                (prost_reflect::MapKey::String("channel".into()), Value::String("web".into())),
+                (prost_reflect::MapKey::String("region".into()), Value::String("eu".into())),
+            ]
+            .into(),
+        ),
+    );
     let mut card = sub(&m, "card");
     card.set_field_by_name("brand", Value::String("visa".into()));
     card.set_field_by_name("last4", Value::String("4242".into()));
@@ -55,6 +76,11 @@ fn main() {
     rows += decoder.finish().unwrap().num_rows();
     let elapsed = t.elapsed().as_secs_f64();
     assert_eq!(rows, n);
-    println!("{} bytes/event: {:.2} µs/event, {:.0} events/s on one core", bytes.len(), elapsed * 1e6 / n as f64, n as f64 / elapsed);
+    println!(
+        "{} bytes/event: {:.2} µs/event, {:.0} events/s on one core",
+        bytes.len(),
+        elapsed * 1e6 / n as f64,
+        n as f64 / elapsed
+    );
     let _ = m.descriptor();
 }

@@ -34,10 +34,7 @@ pub fn contract_arrow_schema(message: &MessageDescriptor) -> Result<Schema, Prot
 fn message_fields(message: &MessageDescriptor, depth: usize) -> Result<Fields, ProtoError> {
     let mut fields: Vec<FieldDescriptor> = message.fields().collect();
     fields.sort_by_key(|f| f.number());
-    fields
-        .iter()
-        .map(|f| Ok(Field::new(f.name(), field_type(f, depth)?, true)))
-        .collect()
+    fields.iter().map(|f| Ok(Field::new(f.name(), field_type(f, depth)?, true))).collect()
 }
 
 fn field_type(field: &FieldDescriptor, depth: usize) -> Result<DataType, ProtoError> {
@@ -49,9 +46,7 @@ fn field_type(field: &FieldDescriptor, depth: usize) -> Result<DataType, ProtoEr
         });
     }
     if field.is_map() {
-        let Kind::Message(entry) = field.kind() else {
-            unreachable!("map fields are always entry messages")
-        };
+        let Kind::Message(entry) = field.kind() else { unreachable!("map fields are always entry messages") };
         let key = entry.map_entry_key_field();
         let value = entry.map_entry_value_field();
         let entries = Field::new(
@@ -77,9 +72,7 @@ pub(crate) fn kind_type(kind: &Kind, depth: usize) -> Result<DataType, ProtoErro
         Kind::Double => DataType::Float64,
         Kind::Float => DataType::Float32,
         Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => DataType::Int32,
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint32 | Kind::Fixed32 => {
-            DataType::Int64
-        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint32 | Kind::Fixed32 => DataType::Int64,
         Kind::Uint64 | Kind::Fixed64 => DataType::Decimal128(UINT64_PRECISION, 0),
         Kind::Bool => DataType::Boolean,
         Kind::String | Kind::Enum(_) => DataType::Utf8,
@@ -123,14 +116,10 @@ mod tests {
     fn maps_order_event_to_arrow_types() {
         let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts"))
             .expect("demo contracts compile");
-        let schema = contract_arrow_schema(&registry.message("ingot.demo.v1.OrderEvent").unwrap())
-            .unwrap();
+        let schema = contract_arrow_schema(&registry.message("ingot.demo.v1.OrderEvent").unwrap()).unwrap();
         let ty = |name: &str| schema.field_with_name(name).unwrap().data_type().clone();
         assert_eq!(ty("status"), DataType::Utf8);
-        assert_eq!(
-            ty("occurred_at"),
-            DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
-        );
+        assert_eq!(ty("occurred_at"), DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())));
         assert!(matches!(ty("items"), DataType::List(_)));
         assert!(matches!(ty("attributes"), DataType::Map(_, false)));
         assert!(matches!(ty("card"), DataType::Struct(_)));

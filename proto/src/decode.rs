@@ -53,4 +53,3 @@ impl fmt::Display for DecodeFailure {
         write!(f, "{}: {}", self.reason.code(), self.detail)
     }
 }
-

@@ -7,10 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ProtoError {
     #[error("cannot read contract directory {dir}: {source}")]
-    ReadDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    ReadDir { dir: PathBuf, source: std::io::Error },
     #[error("no .proto files under {0}")]
     NoContracts(PathBuf),
     #[error("cannot compile contracts under {dir}: {message}")]
@@ -18,11 +15,7 @@ pub enum ProtoError {
     #[error("message type `{0}` is not defined by any contract")]
     UnknownMessage(String),
     #[error("field `{field}` of `{message}`: {problem}")]
-    Mapping {
-        message: String,
-        field: String,
-        problem: String,
-    },
+    Mapping { message: String, field: String, problem: String },
     #[error("rule `{rule}`: {problem}")]
     Rule { rule: String, problem: String },
 }

@@ -14,10 +14,10 @@ mod wire;
 
 pub use arrow_schema::{contract_arrow_schema, is_timestamp_message};
 pub use decode::{DecodeFailure, FailureReason};
-pub use wire::BatchDecoder;
 pub use error::ProtoError;
 pub use registry::ContractRegistry;
 pub use rules::{RuleCheck, RuleConfig, RuleViolation};
+pub use wire::BatchDecoder;
 
 /// Re-exported so callers can name message types without depending on prost-reflect.
 pub use prost_reflect::{DynamicMessage, MessageDescriptor};

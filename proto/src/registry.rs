@@ -23,17 +23,12 @@ impl ContractRegistry {
             return Err(ProtoError::NoContracts(dir));
         }
         files.sort();
-        let compile_error = |e: protox::Error| ProtoError::Compile {
-            dir: dir.clone(),
-            message: e.to_string(),
-        };
+        let compile_error =
+            |e: protox::Error| ProtoError::Compile { dir: dir.clone(), message: e.to_string() };
         let mut compiler = protox::Compiler::new([&dir]).map_err(compile_error)?;
         compiler.include_imports(true);
         compiler.open_files(&files).map_err(compile_error)?;
-        Ok(Self {
-            pool: compiler.descriptor_pool(),
-            dir,
-        })
+        Ok(Self { pool: compiler.descriptor_pool(), dir })
     }
 
     /// The directory the contracts were loaded from.
@@ -51,10 +46,7 @@ impl ContractRegistry {
 
 /// Paths relative to `root`, which is how protox wants files named inside an include dir.
 fn collect_proto_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProtoError> {
-    let read_error = |source| ProtoError::ReadDir {
-        dir: dir.to_path_buf(),
-        source,
-    };
+    let read_error = |source| ProtoError::ReadDir { dir: dir.to_path_buf(), source };
     for entry in std::fs::read_dir(dir).map_err(read_error)? {
         let path = entry.map_err(read_error)?.path();
         if path.is_dir() {

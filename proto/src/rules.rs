@@ -96,7 +96,8 @@ impl ContractRules {
                 || config.max_future_skew.is_some();
             if !has_check {
                 return Err(rule_error(
-                    "declares no check (required, min, max, allowed, pattern, max_age or max_future_skew)".into(),
+                    "declares no check (required, min, max, allowed, pattern, max_age or max_future_skew)"
+                        .into(),
                 ));
             }
             compiled.push(CompiledRule { config: config.clone(), path, repeated, leaf, pattern });
@@ -150,25 +151,32 @@ impl CompiledRule {
             }
             let text = self.as_text(&value);
             if let (Some(allowed), Some(text)) = (&self.config.allowed, &text)
-                && !allowed.iter().any(|a| a == text) {
-                    return Err(fail("allowed", format!("= {text:?} is not one of {allowed:?}")));
-                }
+                && !allowed.iter().any(|a| a == text)
+            {
+                return Err(fail("allowed", format!("= {text:?} is not one of {allowed:?}")));
+            }
             if let (Some(pattern), Some(text)) = (&self.pattern, &text)
-                && !pattern.is_match(text) {
-                    return Err(fail("pattern", format!("= {text:?} does not match /{pattern}/")));
-                }
+                && !pattern.is_match(text)
+            {
+                return Err(fail("pattern", format!("= {text:?} does not match /{pattern}/")));
+            }
             if let Some(micros) = self.as_timestamp_micros(&value) {
                 if let Some(age) = self.config.max_age
-                    && now_micros - micros > age.as_micros() as i64 {
-                        return Err(fail("max_age", format!("is older than {}", humantime::format_duration(age))));
-                    }
+                    && now_micros - micros > age.as_micros() as i64
+                {
+                    return Err(fail(
+                        "max_age",
+                        format!("is older than {}", humantime::format_duration(age)),
+                    ));
+                }
                 if let Some(skew) = self.config.max_future_skew
-                    && micros - now_micros > skew.as_micros() as i64 {
-                        return Err(fail(
-                            "max_future_skew",
-                            format!("is more than {} in the future", humantime::format_duration(skew)),
-                        ));
-                    }
+                    && micros - now_micros > skew.as_micros() as i64
+                {
+                    return Err(fail(
+                        "max_future_skew",
+                        format!("is more than {} in the future", humantime::format_duration(skew)),
+                    ));
+                }
             }
         }
         Ok(())
@@ -177,7 +185,8 @@ impl CompiledRule {
     /// The leaf's occurrences, each with the buffer its byte ranges point into.
     fn lookup<'a>(&self, root: &Node, buf: &'a [u8]) -> Vec<(Raw, &'a [u8])> {
         let (first, rest) = self.path.split_first().expect("paths are never empty");
-        let mut current: Vec<(Raw, &'a [u8])> = root.occurrences(*first).into_iter().map(|r| (r, buf)).collect();
+        let mut current: Vec<(Raw, &'a [u8])> =
+            root.occurrences(*first).into_iter().map(|r| (r, buf)).collect();
         for (depth, number) in rest.iter().enumerate() {
             let repeated = self.repeated[depth + 1];
             let mut next = Vec::new();
@@ -220,7 +229,9 @@ impl CompiledRule {
 
     fn as_timestamp_micros(&self, value: &Scalar<'_>) -> Option<i64> {
         match (self.leaf.kind(), value) {
-            (Kind::Message(m), Scalar::Message(bytes)) if crate::is_timestamp_message(&m) => timestamp_micros(bytes).ok(),
+            (Kind::Message(m), Scalar::Message(bytes)) if crate::is_timestamp_message(&m) => {
+                timestamp_micros(bytes).ok()
+            }
             _ => None,
         }
     }

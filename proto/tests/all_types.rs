@@ -49,7 +49,11 @@ fn decodes_every_scalar_type_and_repeated_shape() {
         (
             "by_id",
             Value::Map(
-                [(MapKey::I64(20), inner(&inner_type, "twenty", None)), (MapKey::I64(-1), inner(&inner_type, "minus", Some(0)))].into(),
+                [
+                    (MapKey::I64(20), inner(&inner_type, "twenty", None)),
+                    (MapKey::I64(-1), inner(&inner_type, "minus", Some(0))),
+                ]
+                .into(),
             ),
         ),
     ];
@@ -62,10 +66,14 @@ fn decodes_every_scalar_type_and_repeated_shape() {
 
     // The same map key twice on the wire: the last entry wins, as Protobuf merges it.
     let mut twice = DynamicMessage::new(message.clone());
-    twice.set_field_by_name("by_id", Value::Map([(MapKey::I64(5), inner(&inner_type, "first", None))].into()));
+    twice
+        .set_field_by_name("by_id", Value::Map([(MapKey::I64(5), inner(&inner_type, "first", None))].into()));
     let mut bytes = twice.encode_to_vec();
     let mut again = DynamicMessage::new(message.clone());
-    again.set_field_by_name("by_id", Value::Map([(MapKey::I64(5), inner(&inner_type, "second", None))].into()));
+    again.set_field_by_name(
+        "by_id",
+        Value::Map([(MapKey::I64(5), inner(&inner_type, "second", None))].into()),
+    );
     bytes.extend(again.encode_to_vec());
 
     let schema = Arc::new(contract_arrow_schema(&message).unwrap());

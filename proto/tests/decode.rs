@@ -63,7 +63,13 @@ fn order() -> DynamicMessage {
     set(
         &mut o,
         "attributes",
-        Value::Map([(MapKey::String("region".into()), Value::String("eu".into())), (MapKey::String("channel".into()), Value::String("web".into()))].into()),
+        Value::Map(
+            [
+                (MapKey::String("region".into()), Value::String("eu".into())),
+                (MapKey::String("channel".into()), Value::String("web".into())),
+            ]
+            .into(),
+        ),
     );
     set(&mut o, "bank_transfer_reference", Value::String("RF1".into()));
     o

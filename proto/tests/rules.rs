@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use ingot_proto::{BatchDecoder, ContractRegistry, DynamicMessage, FailureReason, RuleConfig, contract_arrow_schema};
+use ingot_proto::{
+    BatchDecoder, ContractRegistry, DynamicMessage, FailureReason, RuleConfig, contract_arrow_schema,
+};
 use prost::Message;
 use prost_reflect::Value;
 
@@ -34,11 +36,18 @@ fn check(rule_toml: &str, message: &DynamicMessage) -> Result<(), String> {
         Ok(()) => Ok(()),
         Err(failure) => {
             let FailureReason::RuleViolation { rule } = &failure.reason else { panic!("{failure}") };
-            let check = [("is missing", "required"), ("below the minimum", "min"), ("above the maximum", "max"),
-                ("is not one of", "allowed"), ("does not match", "pattern"), ("is older than", "max_age"), ("in the future", "max_future_skew")]
-                .iter()
-                .find(|(phrase, _)| failure.detail.contains(phrase))
-                .map_or("?", |(_, check)| check);
+            let check = [
+                ("is missing", "required"),
+                ("below the minimum", "min"),
+                ("above the maximum", "max"),
+                ("is not one of", "allowed"),
+                ("does not match", "pattern"),
+                ("is older than", "max_age"),
+                ("in the future", "max_future_skew"),
+            ]
+            .iter()
+            .find(|(phrase, _)| failure.detail.contains(phrase))
+            .map_or("?", |(_, check)| check);
             Err(format!("{rule}:{check}"))
         }
     }

@@ -52,7 +52,8 @@ pub async fn pipeline(config: &Config, events: usize, flush_rows: usize) -> Resu
 
     let (_dir, lake) = scratch_lake().await?;
     let ingest = IngestConfig::default();
-    let mut pipeline = Pipeline::prepare(lake, &registry, config.kafka.clone(), ingest, vec![bench_topic("bench")]).await?;
+    let mut pipeline =
+        Pipeline::prepare(lake, &registry, config.kafka.clone(), ingest, vec![bench_topic("bench")]).await?;
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let mut commit_time = Duration::ZERO;
@@ -78,12 +79,31 @@ pub async fn pipeline(config: &Config, events: usize, flush_rows: usize) -> Resu
     let cpu = cpu_seconds() - cpu_before;
     let rows: u64 = pipeline.report().bronze_rows.values().sum();
     assert_eq!(rows as usize, events, "every event landed");
-    println!("bench pipeline: {events} events, {:.0} bytes/event on average, flush every {flush_rows} rows", bytes as f64 / events as f64);
-    println!("  wall        {wall:.2} s  ({:.0} events/s, {:.1} MB/s)", events as f64 / wall, bytes as f64 / wall / 1e6);
-    println!("  cpu         {cpu:.2} s  ({:.0} events/s per core used, {:.1} MB/s per core)", events as f64 / cpu, bytes as f64 / cpu / 1e6);
-    println!("  decode+arrow {:.2} s, parquet+commit {:.2} s", wall - commit_time.as_secs_f64(), commit_time.as_secs_f64());
+    println!(
+        "bench pipeline: {events} events, {:.0} bytes/event on average, flush every {flush_rows} rows",
+        bytes as f64 / events as f64
+    );
+    println!(
+        "  wall        {wall:.2} s  ({:.0} events/s, {:.1} MB/s)",
+        events as f64 / wall,
+        bytes as f64 / wall / 1e6
+    );
+    println!(
+        "  cpu         {cpu:.2} s  ({:.0} events/s per core used, {:.1} MB/s per core)",
+        events as f64 / cpu,
+        bytes as f64 / cpu / 1e6
+    );
+    println!(
+        "  decode+arrow {:.2} s, parquet+commit {:.2} s",
+        wall - commit_time.as_secs_f64(),
+        commit_time.as_secs_f64()
+    );
     println!("  snapshots   {}", pipeline.report().snapshots);
-    println!("  peak RSS    {} MiB (includes the {} MiB of payloads held in memory)", peak_rss_mib(), bytes >> 20);
+    println!(
+        "  peak RSS    {} MiB (includes the {} MiB of payloads held in memory)",
+        peak_rss_mib(),
+        bytes >> 20
+    );
     Ok(())
 }
 
@@ -101,7 +121,8 @@ pub async fn end_to_end(config: &Config, events: u64) -> Result<(), CliError> {
     let (_dir, lake) = scratch_lake().await?;
     let mut kafka = config.kafka.clone();
     kafka.group_id = format!("ingot-bench-{}", uuid::Uuid::new_v4().simple());
-    let pipeline = Pipeline::prepare(lake, &registry, kafka, IngestConfig::default(), vec![bench_topic(&topic)]).await?;
+    let pipeline =
+        Pipeline::prepare(lake, &registry, kafka, IngestConfig::default(), vec![bench_topic(&topic)]).await?;
     let started = Instant::now();
     let report = pipeline.run(RunMode::UntilCaughtUp, std::future::pending()).await?;
     let ingot_secs = started.elapsed().as_secs_f64();
@@ -110,7 +131,10 @@ pub async fn end_to_end(config: &Config, events: u64) -> Result<(), CliError> {
     let ingot_rate = rows as f64 / ingot_secs;
     println!("bench end-to-end: {events} events on {PARTITIONS} partitions of {topic}");
     println!("  no-op consumer {noop_rate:>10.0} events/s ({noop_secs:.2} s)");
-    println!("  ingot → bronze {ingot_rate:>10.0} events/s ({ingot_secs:.2} s, includes group join and {} commits)", report.snapshots);
+    println!(
+        "  ingot → bronze {ingot_rate:>10.0} events/s ({ingot_secs:.2} s, includes group join and {} commits)",
+        report.snapshots
+    );
     println!("  ratio          {:>10.1} %", 100.0 * ingot_rate / noop_rate);
     println!("  peak RSS       {} MiB", peak_rss_mib());
     Ok(())

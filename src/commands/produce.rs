@@ -15,11 +15,9 @@ use crate::sample::{Mix, SampleGenerator, SampleKind};
 const WINDOW: usize = 10_000;
 
 pub async fn produce(config: &Config, args: &ProduceArgs) -> Result<(), CliError> {
-    let topic = config
-        .topics
-        .iter()
-        .find(|t| t.topic == args.topic)
-        .ok_or_else(|| CliError::Usage(format!("topic `{}` is not in the config's [[topics]]", args.topic)))?;
+    let topic = config.topics.iter().find(|t| t.topic == args.topic).ok_or_else(|| {
+        CliError::Usage(format!("topic `{}` is not in the config's [[topics]]", args.topic))
+    })?;
     let registry = ContractRegistry::load(&config.contracts.dir)?;
     let message = registry.message(&topic.message)?;
     ingot_ingest::ensure_topics(&config.kafka, std::slice::from_ref(&args.topic), args.partitions).await?;

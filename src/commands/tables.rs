@@ -18,7 +18,14 @@ pub async fn tables(config: &Config) -> Result<(), CliError> {
             }
             None => ("0".into(), "0".into(), "-".into()),
         };
-        println!("{:<32} {:>12} {:>8} {:>10}  {}", ident.to_string(), rows, files, metadata.snapshots().len(), when);
+        println!(
+            "{:<32} {:>12} {:>8} {:>10}  {}",
+            ident.to_string(),
+            rows,
+            files,
+            metadata.snapshots().len(),
+            when
+        );
     }
     Ok(())
 }
@@ -26,7 +33,10 @@ pub async fn tables(config: &Config) -> Result<(), CliError> {
 pub async fn snapshots(config: &Config, name: &str) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
     let table = lake.load(&parse_ident(name)?).await?;
-    println!("{:<20} {:<20} {:<24} {:<10} {:>10} {:>12}  commit id", "snapshot", "parent", "committed (UTC)", "operation", "added", "total");
+    println!(
+        "{:<20} {:<20} {:<24} {:<10} {:>10} {:>12}  commit id",
+        "snapshot", "parent", "committed (UTC)", "operation", "added", "total"
+    );
     for s in list_snapshots(&table) {
         let get = |k: &str| s.summary.get(k).cloned().unwrap_or_default();
         println!(

@@ -2,14 +2,11 @@ use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, Value};
 use rand::Rng;
 use rand::rngs::StdRng;
 
+use super::{EventTime, Keyed};
+
 /// Random values for every scalar field of any contract, so `ingot produce` works for a
 /// topic whose contract ingot has never seen. Timestamps get the event time.
-pub fn random(
-    message: &MessageDescriptor,
-    rng: &mut StdRng,
-    n: u64,
-    at: chrono::DateTime<chrono::Utc>,
-) -> (Vec<u8>, DynamicMessage) {
+pub fn random(message: &MessageDescriptor, rng: &mut StdRng, n: u64, at: EventTime) -> Keyed {
     let mut event = DynamicMessage::new(message.clone());
     for field in message.fields() {
         if field.is_list() || field.is_map() || field.containing_oneof().is_some() {
@@ -26,7 +23,9 @@ pub fn random(
             Kind::Double => Value::F64(rng.random()),
             Kind::Bytes => Value::Bytes(n.to_be_bytes().to_vec().into()),
             Kind::Enum(e) => Value::EnumNumber(e.values().last().map_or(0, |v| v.number())),
-            Kind::Message(m) if ingot_proto::is_timestamp_message(&m) => super::timestamp(message, field.name(), at),
+            Kind::Message(m) if ingot_proto::is_timestamp_message(&m) => {
+                super::timestamp(message, field.name(), at)
+            }
             Kind::Message(_) => continue,
         };
         event.set_field(&field, value);

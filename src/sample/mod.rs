@@ -10,6 +10,12 @@ use prost_reflect::{DynamicMessage, MessageDescriptor, Value};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// A generated message with the Kafka key it is produced under.
+pub(crate) type Keyed = (Vec<u8>, DynamicMessage);
+
+/// When a generated event happened.
+pub(crate) type EventTime = chrono::DateTime<chrono::Utc>;
+
 /// What kind of message the generator produced, so callers can reconcile counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SampleKind {
@@ -78,7 +84,7 @@ impl SampleGenerator {
         Sample { key, payload, kind: if late { SampleKind::Late } else { SampleKind::Good } }
     }
 
-    fn good(&mut self, event_time: chrono::DateTime<chrono::Utc>) -> (Vec<u8>, DynamicMessage) {
+    fn good(&mut self, event_time: EventTime) -> Keyed {
         let n = self.sequence;
         match self.message.full_name() {
             "ingot.demo.v1.OrderEvent" => orders::order(&self.message, &mut self.rng, n, event_time),
@@ -107,7 +113,9 @@ impl SampleGenerator {
                 // Valid Protobuf, but every `*_id` string left empty: the demo contracts'
                 // rules require their ids.
                 let ids = self.message.fields().filter(|f| {
-                    f.name().ends_with("_id") && matches!(f.kind(), prost_reflect::Kind::String) && !f.is_list()
+                    f.name().ends_with("_id")
+                        && matches!(f.kind(), prost_reflect::Kind::String)
+                        && !f.is_list()
                 });
                 for field in ids {
                     message.set_field(&field, Value::String(String::new()));
@@ -120,7 +128,11 @@ impl SampleGenerator {
 }
 
 /// `google.protobuf.Timestamp` for a time.
-pub(crate) fn timestamp(message: &MessageDescriptor, field: &str, at: chrono::DateTime<chrono::Utc>) -> Value {
+pub(crate) fn timestamp(
+    message: &MessageDescriptor,
+    field: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Value {
     let descriptor = match message.get_field_by_name(field).map(|f| f.kind()) {
         Some(prost_reflect::Kind::Message(m)) => m,
         _ => panic!("{field} is not a Timestamp field of {}", message.full_name()),

@@ -4,6 +4,8 @@ use prost_reflect::{DynamicMessage, Kind, MapKey, MessageDescriptor, ReflectMess
 use rand::Rng;
 use rand::rngs::StdRng;
 
+use super::{EventTime, Keyed};
+
 const CURRENCIES: [&str; 3] = ["EUR", "USD", "GBP"];
 const STATUSES: [i32; 5] = [1, 2, 3, 4, 5];
 const CHANNELS: [&str; 3] = ["web", "ios", "android"];
@@ -23,12 +25,7 @@ fn money(template: &DynamicMessage, units: i64, nanos: i32) -> Value {
 }
 
 /// A plausible `OrderEvent`; keyed by order id so an order's events share a partition.
-pub fn order(
-    message: &MessageDescriptor,
-    rng: &mut StdRng,
-    n: u64,
-    at: chrono::DateTime<chrono::Utc>,
-) -> (Vec<u8>, DynamicMessage) {
+pub fn order(message: &MessageDescriptor, rng: &mut StdRng, n: u64, at: EventTime) -> Keyed {
     let mut event = DynamicMessage::new(message.clone());
     let order_id = format!("o-{}", n / 3 + 1);
     let status = STATUSES[(n % 3) as usize + rng.random_range(0..2)];
@@ -64,13 +61,19 @@ pub fn order(
     event.set_field_by_name("trace_id", Value::String(format!("{:032x}", rng.random::<u128>())));
     let attributes = HashMap::from([
         (MapKey::String("channel".into()), Value::String(CHANNELS[rng.random_range(0..3)].into())),
-        (MapKey::String("region".into()), Value::String(if rng.random_bool(0.5) { "eu" } else { "us" }.into())),
+        (
+            MapKey::String("region".into()),
+            Value::String(if rng.random_bool(0.5) { "eu" } else { "us" }.into()),
+        ),
     ]);
     event.set_field_by_name("attributes", Value::Map(attributes));
     match rng.random_range(0..3) {
         0 => {
             let mut card = child(message, "card");
-            card.set_field_by_name("brand", Value::String(if rng.random_bool(0.6) { "visa" } else { "mastercard" }.into()));
+            card.set_field_by_name(
+                "brand",
+                Value::String(if rng.random_bool(0.6) { "visa" } else { "mastercard" }.into()),
+            );
             card.set_field_by_name("last4", Value::String(format!("{:04}", rng.random_range(0..10_000))));
             event.set_field_by_name("card", Value::Message(card));
         }

@@ -34,7 +34,17 @@ async fn assert_orders_hold_each_offset_once(ws: &Workspace, produced: usize) {
 async fn good_and_malformed_messages_reconcile_exactly() {
     let broker = Broker::start();
     let ws = Workspace::new(&broker, &demo_contracts(), 100_000, ORDERS_TOPIC);
-    let out = ws.ingot(&["produce", "--topic", "orders", "--count", "3000", "--bad-ratio", "0.1", "--duplicate-ratio", "0.05"]);
+    let out = ws.ingot(&[
+        "produce",
+        "--topic",
+        "orders",
+        "--count",
+        "3000",
+        "--bad-ratio",
+        "0.1",
+        "--duplicate-ratio",
+        "0.05",
+    ]);
     let malformed = produced_count(&out, "malformed");
     assert!(malformed > 200, "{out}");
 
@@ -71,10 +81,8 @@ async fn good_and_malformed_messages_reconcile_exactly() {
     // The DLQ topic carries the same messages, with the reason in headers.
     let dlq = read_topic(&broker, "orders.dlq", malformed as usize).await;
     assert_eq!(dlq.len() as u64, malformed);
-    let distinct: std::collections::BTreeSet<(String, String)> = dlq
-        .iter()
-        .map(|h| (h["ingot.source.partition"].clone(), h["ingot.source.offset"].clone()))
-        .collect();
+    let distinct: std::collections::BTreeSet<(String, String)> =
+        dlq.iter().map(|h| (h["ingot.source.partition"].clone(), h["ingot.source.offset"].clone())).collect();
     assert_eq!(distinct.len() as u64, malformed, "one DLQ message per quarantined message");
     assert!(dlq.iter().all(|h| !h["ingot.reason"].is_empty() && h["ingot.source.topic"] == "orders"));
 }
@@ -138,12 +146,16 @@ message Reading {
 }
 "#;
     std::fs::write(contracts.path().join("reading.proto"), v1).unwrap();
-    let topic = "[[topics]]\ntopic = \"readings\"\nmessage = \"test.v1.Reading\"\nevent_time = \"measured_at\"\n";
+    let topic =
+        "[[topics]]\ntopic = \"readings\"\nmessage = \"test.v1.Reading\"\nevent_time = \"measured_at\"\n";
     let ws = Workspace::new(&broker, contracts.path(), 10_000, topic);
     ws.ingot(&["produce", "--topic", "readings", "--count", "200"]);
     ws.ingot(&["run", "--until-caught-up"]);
 
-    let v2 = v1.replace("  google.protobuf.Timestamp measured_at = 3;\n", "  google.protobuf.Timestamp measured_at = 3;\n  string unit = 4;\n");
+    let v2 = v1.replace(
+        "  google.protobuf.Timestamp measured_at = 3;\n",
+        "  google.protobuf.Timestamp measured_at = 3;\n  string unit = 4;\n",
+    );
     std::fs::write(contracts.path().join("reading.proto"), v2).unwrap();
     ws.ingot(&["produce", "--topic", "readings", "--count", "150", "--seed", "7"]);
     let summary = ws.ingot(&["run", "--until-caught-up"]);
@@ -155,7 +167,12 @@ message Reading {
     for batch in &rows {
         let unit = batch.column_by_name("unit").expect("new column").as_string::<i32>();
         for i in 0..batch.num_rows() {
-            if unit.is_null(i) { nulls += 1 } else { values += 1; assert!(unit.value(i).starts_with("unit-")) }
+            if unit.is_null(i) {
+                nulls += 1
+            } else {
+                values += 1;
+                assert!(unit.value(i).starts_with("unit-"))
+            }
         }
     }
     assert_eq!((nulls, values), (200, 150), "old rows read null, new rows carry the field");
@@ -186,12 +203,26 @@ async fn crash_between_quarantine_and_bronze_commits_loses_and_repeats_nothing()
     let mut produced = 0;
     for (i, point) in ingot_ingest::FAILPOINTS.iter().enumerate() {
         // New messages each round, so every round has a flush that reaches the point.
-        ws.ingot(&["produce", "--topic", "orders", "--count", "1500", "--bad-ratio", "0.1", "--seed", &i.to_string()]);
+        ws.ingot(&[
+            "produce",
+            "--topic",
+            "orders",
+            "--count",
+            "1500",
+            "--bad-ratio",
+            "0.1",
+            "--seed",
+            &i.to_string(),
+        ]);
         produced += 1500;
         // Batch sizes differ from run to run, so a re-run's commits never match the crashed
         // run's commit ids: only the offsets recorded in the tables can prevent duplicates.
         let flush_rows = (300 + 170 * i).to_string();
-        let env = [("INGOT_FAILPOINT", *point), ("INGOT_KAFKA__GROUP_ID", &format!("fp-{i}")), ("INGOT_INGEST__FLUSH__ROWS", &flush_rows)];
+        let env = [
+            ("INGOT_FAILPOINT", *point),
+            ("INGOT_KAFKA__GROUP_ID", &format!("fp-{i}")),
+            ("INGOT_INGEST__FLUSH__ROWS", &flush_rows),
+        ];
         let status = ws.spawn_with_env(&["run", "--until-caught-up"], &env).wait().unwrap();
         assert!(!status.success(), "ingot should have crashed at {point}");
     }

@@ -40,8 +40,14 @@ async fn pyiceberg_reads_the_same_bronze_and_quarantine_rows() {
         let mut keys = Vec::new();
         let mut values = Vec::new();
         for batch in &ours {
-            let p = batch.column_by_name("_kafka_partition").unwrap().as_primitive::<arrow_array::types::Int32Type>();
-            let o = batch.column_by_name("_kafka_offset").unwrap().as_primitive::<arrow_array::types::Int64Type>();
+            let p = batch
+                .column_by_name("_kafka_partition")
+                .unwrap()
+                .as_primitive::<arrow_array::types::Int32Type>();
+            let o = batch
+                .column_by_name("_kafka_offset")
+                .unwrap()
+                .as_primitive::<arrow_array::types::Int64Type>();
             let v = batch.column_by_name(column).unwrap().as_string::<i32>();
             for i in 0..batch.num_rows() {
                 keys.push(serde_json::json!([p.value(i), o.value(i)]));
@@ -58,7 +64,8 @@ async fn pyiceberg_reads_the_same_bronze_and_quarantine_rows() {
         assert_eq!(theirs["values"], serde_json::json!(values), "{table} {column}");
     }
     let theirs = pyiceberg_read(&ws, "bronze.orders", "order_id");
-    let columns: Vec<&str> = theirs["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let columns: Vec<&str> =
+        theirs["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     for expected in ["occurred_at", "items", "attributes", "card", "_kafka_offset", "_ingested_at"] {
         assert!(columns.contains(&expected), "{expected} in {columns:?}");
     }

@@ -30,10 +30,22 @@ pub(crate) enum Builder {
     Bytes(LargeBinaryBuilder),
     Timestamp(TimestampMicrosecondBuilder),
     Struct(Box<Node>),
-    List { element: FieldRef, offsets: Vec<i32>, child: Box<Column> },
-    Map { entries: FieldRef, offsets: Vec<i32>, key: Box<Column>, value: Box<Column> },
+    List {
+        element: FieldRef,
+        offsets: Vec<i32>,
+        child: Box<Column>,
+    },
+    Map {
+        entries: FieldRef,
+        offsets: Vec<i32>,
+        key: Box<Column>,
+        value: Box<Column>,
+    },
     /// A table column the contract no longer has.
-    Null { data_type: DataType, len: usize },
+    Null {
+        data_type: DataType,
+        len: usize,
+    },
 }
 
 /// One column: how to read its wire values (`kind`) and where they go.
@@ -48,17 +60,31 @@ impl Column {
         match target.data_type() {
             DataType::Map(entries, _) if field.is_map() => {
                 let Kind::Message(entry) = field.kind() else { return Err("map without entry type".into()) };
-                let DataType::Struct(kv) = entries.data_type() else { return Err("map entries are not a struct".into()) };
+                let DataType::Struct(kv) = entries.data_type() else {
+                    return Err("map entries are not a struct".into());
+                };
                 let key = Column::for_kind(entry.map_entry_key_field().kind(), kv[0].data_type())?;
                 let value = Column::for_kind(entry.map_entry_value_field().kind(), kv[1].data_type())?;
                 Ok(Column {
                     kind: field.kind(),
-                    builder: Builder::Map { entries: entries.clone(), offsets: vec![0], key: Box::new(key), value: Box::new(value) },
+                    builder: Builder::Map {
+                        entries: entries.clone(),
+                        offsets: vec![0],
+                        key: Box::new(key),
+                        value: Box::new(value),
+                    },
                 })
             }
             DataType::List(element) if field.is_list() => {
                 let child = Column::for_kind(field.kind(), element.data_type())?;
-                Ok(Column { kind: field.kind(), builder: Builder::List { element: element.clone(), offsets: vec![0], child: Box::new(child) } })
+                Ok(Column {
+                    kind: field.kind(),
+                    builder: Builder::List {
+                        element: element.clone(),
+                        offsets: vec![0],
+                        child: Box::new(child),
+                    },
+                })
             }
             other => Column::for_kind(field.kind(), other),
         }
@@ -72,25 +98,32 @@ impl Column {
     fn for_kind(kind: Kind, target: &DataType) -> Result<Column, String> {
         let builder = match (&kind, target) {
             (Kind::Bool, DataType::Boolean) => Builder::Bool(BooleanBuilder::new()),
-            (Kind::Int32 | Kind::Sint32 | Kind::Sfixed32, DataType::Int32) => Builder::Int32(Int32Builder::new()),
+            (Kind::Int32 | Kind::Sint32 | Kind::Sfixed32, DataType::Int32) => {
+                Builder::Int32(Int32Builder::new())
+            }
             (Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 | Kind::Uint32 | Kind::Fixed32, DataType::Int64) => {
                 Builder::Int64(Int64Builder::new())
             }
             (Kind::Uint64 | Kind::Fixed64, DataType::Decimal128(_, 0)) => Builder::UInt64(
-                Decimal128Builder::new().with_precision_and_scale(UINT64_PRECISION, 0).map_err(|e| e.to_string())?,
+                Decimal128Builder::new()
+                    .with_precision_and_scale(UINT64_PRECISION, 0)
+                    .map_err(|e| e.to_string())?,
             ),
             (Kind::Float, DataType::Float32) => Builder::Float32(Float32Builder::new()),
             (Kind::Double, DataType::Float64) => Builder::Float64(Float64Builder::new()),
             (Kind::String, DataType::Utf8) => Builder::Str(StringBuilder::new()),
-            (Kind::Enum(e), DataType::Utf8) => {
-                Builder::Enum(StringBuilder::new(), e.values().map(|v| (v.number(), v.name().to_string())).collect())
-            }
+            (Kind::Enum(e), DataType::Utf8) => Builder::Enum(
+                StringBuilder::new(),
+                e.values().map(|v| (v.number(), v.name().to_string())).collect(),
+            ),
             (Kind::Bytes, DataType::LargeBinary) => Builder::Bytes(LargeBinaryBuilder::new()),
             (Kind::Message(m), DataType::Timestamp(_, tz)) if crate::is_timestamp_message(m) => {
                 Builder::Timestamp(TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone()))
             }
             (Kind::Message(m), DataType::Struct(fields)) => Builder::Struct(Box::new(Node::new(m, fields)?)),
-            (kind, target) => return Err(format!("the table's type {target} cannot hold Protobuf {kind:?} values")),
+            (kind, target) => {
+                return Err(format!("the table's type {target} cannot hold Protobuf {kind:?} values"));
+            }
         };
         Ok(Column { kind, builder })
     }
@@ -99,24 +132,32 @@ impl Column {
     pub fn validate(&mut self, raw: Raw, buf: &[u8], reject_unknown: bool) -> Result<(), super::Fail> {
         match &mut self.builder {
             Builder::Struct(node) => {
-                let bytes = raw.bytes(buf).ok_or_else(|| super::Fail::malformed(format!("expected a message, found {raw:?}")))?;
+                let bytes = raw
+                    .bytes(buf)
+                    .ok_or_else(|| super::Fail::malformed(format!("expected a message, found {raw:?}")))?;
                 node.validate(bytes, reject_unknown)
             }
             Builder::Timestamp(_) => {
-                let bytes = raw.bytes(buf).ok_or_else(|| super::Fail::malformed(format!("expected a Timestamp, found {raw:?}")))?;
+                let bytes = raw
+                    .bytes(buf)
+                    .ok_or_else(|| super::Fail::malformed(format!("expected a Timestamp, found {raw:?}")))?;
                 timestamp_micros(bytes).map(|_| ()).map_err(super::Fail::malformed)
             }
             Builder::List { child, .. } => {
                 if packable(&child.kind) && matches!(raw, Raw::Len { .. }) {
                     let kind = child.kind.clone();
-                    for_each_packed(&kind, raw.bytes(buf).expect("len"), |r| decode_scalar(&kind, r, buf).map(|_| ()))
-                        .map_err(super::Fail::malformed)
+                    for_each_packed(&kind, raw.bytes(buf).expect("len"), |r| {
+                        decode_scalar(&kind, r, buf).map(|_| ())
+                    })
+                    .map_err(super::Fail::malformed)
                 } else {
                     child.validate(raw, buf, reject_unknown)
                 }
             }
             Builder::Map { key, value, .. } => {
-                let bytes = raw.bytes(buf).ok_or_else(|| super::Fail::malformed("map entry is not length-delimited".into()))?;
+                let bytes = raw
+                    .bytes(buf)
+                    .ok_or_else(|| super::Fail::malformed("map entry is not length-delimited".into()))?;
                 let mut reader = FieldReader::new(bytes);
                 while let Some((number, raw)) = reader.next_field().map_err(super::Fail::malformed)? {
                     match number {
@@ -301,13 +342,22 @@ impl Column {
             Builder::Struct(node) => Arc::new(node.finish_struct()?),
             Builder::List { element, offsets, child } => {
                 let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
-                Arc::new(ListArray::try_new(element.clone(), offsets, child.finish()?, None).map_err(|e| e.to_string())?)
+                Arc::new(
+                    ListArray::try_new(element.clone(), offsets, child.finish()?, None)
+                        .map_err(|e| e.to_string())?,
+                )
             }
             Builder::Map { entries, offsets, key, value } => {
-                let DataType::Struct(kv) = entries.data_type() else { return Err("map entries are not a struct".into()) };
-                let kv = StructArray::try_new(kv.clone(), vec![key.finish()?, value.finish()?], None).map_err(|e| e.to_string())?;
+                let DataType::Struct(kv) = entries.data_type() else {
+                    return Err("map entries are not a struct".into());
+                };
+                let kv = StructArray::try_new(kv.clone(), vec![key.finish()?, value.finish()?], None)
+                    .map_err(|e| e.to_string())?;
                 let offsets = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
-                Arc::new(MapArray::try_new(entries.clone(), offsets, kv, None, false).map_err(|e| e.to_string())?)
+                Arc::new(
+                    MapArray::try_new(entries.clone(), offsets, kv, None, false)
+                        .map_err(|e| e.to_string())?,
+                )
             }
             Builder::Null { data_type, len } => new_null_array(data_type, std::mem::take(len)),
         };

@@ -58,7 +58,11 @@ pub struct BatchDecoder {
 impl BatchDecoder {
     /// Fails when a contract field is missing from the target or has an incompatible type:
     /// the caller must evolve the table schema first.
-    pub fn new(message: MessageDescriptor, target: SchemaRef, max_message_bytes: usize) -> Result<Self, ProtoError> {
+    pub fn new(
+        message: MessageDescriptor,
+        target: SchemaRef,
+        max_message_bytes: usize,
+    ) -> Result<Self, ProtoError> {
         let contract = contract_arrow_schema(&message)?;
         for field in contract.fields() {
             let mapping_error = |problem: String| ProtoError::Mapping {
@@ -76,7 +80,14 @@ impl BatchDecoder {
             field: String::new(),
             problem,
         })?;
-        Ok(Self { message, target, root, rules: ContractRules::default(), max_message_bytes, reject_unknown_fields: true })
+        Ok(Self {
+            message,
+            target,
+            root,
+            rules: ContractRules::default(),
+            max_message_bytes,
+            reject_unknown_fields: true,
+        })
     }
 
     /// Contract rules every message must pass (checked before it becomes a row).
@@ -110,18 +121,25 @@ impl BatchDecoder {
     /// Decodes one payload into a new row (`Ok(Ok(()))`), or says why it belongs in the
     /// quarantine (`Ok(Err(_))`, nothing appended). `now_micros` is what rule ages are
     /// measured against. The outer error means the builders are inconsistent: a bug.
-    pub fn push(&mut self, payload: Option<&[u8]>, now_micros: i64) -> Result<Result<(), DecodeFailure>, ProtoError> {
+    pub fn push(
+        &mut self,
+        payload: Option<&[u8]>,
+        now_micros: i64,
+    ) -> Result<Result<(), DecodeFailure>, ProtoError> {
         let Some(payload) = payload else {
             return Ok(Err(failure(FailureReason::EmptyPayload, "message has no value (tombstone)".into())));
         };
         if payload.len() > self.max_message_bytes {
-            let detail = format!("{} bytes exceeds the limit of {} bytes", payload.len(), self.max_message_bytes);
+            let detail =
+                format!("{} bytes exceeds the limit of {} bytes", payload.len(), self.max_message_bytes);
             return Ok(Err(failure(FailureReason::Oversize, detail)));
         }
         let name = self.message.full_name();
         match self.root.parse(payload, Pass::Validate { reject_unknown: self.reject_unknown_fields }) {
             Ok(()) => {}
-            Err(Fail::Malformed(m)) => return Ok(Err(failure(FailureReason::Undecodable, format!("not a valid {name}: {m}")))),
+            Err(Fail::Malformed(m)) => {
+                return Ok(Err(failure(FailureReason::Undecodable, format!("not a valid {name}: {m}"))));
+            }
             Err(Fail::Unknown(numbers)) => {
                 let detail = format!(
                     "field numbers {numbers:?} are not in {name} (wrong message type, or a contract older than the producer)"

@@ -85,7 +85,8 @@ impl Node {
                         number: Some(field.number()),
                         presence: field.supports_presence(),
                         repeated: field.is_list() || field.is_map(),
-                        column: Column::for_field(&field, target).map_err(|e| format!("{}: {e}", target.name()))?,
+                        column: Column::for_field(&field, target)
+                            .map_err(|e| format!("{}: {e}", target.name()))?,
                         last: None,
                         all: Vec::new(),
                     }
@@ -101,7 +102,13 @@ impl Node {
             };
             slots.push(slot);
         }
-        Ok(Node { fields: fields.clone(), slots, by_number: SlotIndex::new(&numbers), nulls: NullBufferBuilder::new(0), unknown: Vec::new() })
+        Ok(Node {
+            fields: fields.clone(),
+            slots,
+            by_number: SlotIndex::new(&numbers),
+            nulls: NullBufferBuilder::new(0),
+            unknown: Vec::new(),
+        })
     }
 
     /// Reads the fields of one message into the slots.

@@ -59,7 +59,9 @@ pub(crate) fn decode_scalar<'a>(kind: &Kind, raw: Raw, buf: &'a [u8]) -> Result<
             Scalar::Str(std::str::from_utf8(bytes).map_err(|e| format!("string is not UTF-8: {e}"))?)
         }
         (Kind::Bytes, raw @ Raw::Len { .. }) => Scalar::Bytes(raw.bytes(buf).expect("length-delimited")),
-        (Kind::Message(_), raw @ Raw::Len { .. }) => Scalar::Message(raw.bytes(buf).expect("length-delimited")),
+        (Kind::Message(_), raw @ Raw::Len { .. }) => {
+            Scalar::Message(raw.bytes(buf).expect("length-delimited"))
+        }
         (kind, raw) => {
             return Err(format!("expected {} for {kind:?}, found {raw:?}", expected_wire(kind)));
         }
