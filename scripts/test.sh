@@ -13,12 +13,18 @@ mkdir -p "$INGOT_STATE_DIR"
 scripts/broker.sh install
 export INGOT_TANSU="$(scripts/broker.sh path)"
 
+# A PostgreSQL server for the JDBC-compatible catalog test (tests start their own, as the
+# postgres user, in a temp dir).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
 # Independent Iceberg readers for the interop tests.
 VENV="$INGOT_STATE_DIR/venv"
-if ! "$VENV/bin/python" -c "import pyiceberg, pyarrow, sqlalchemy" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import pyiceberg, pyarrow, sqlalchemy, psycopg2" 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --upgrade pip
-  "$VENV/bin/pip" install --quiet 'pyiceberg[sql-sqlite,pyarrow]==0.12.*'
+  "$VENV/bin/pip" install --quiet 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.12.*'
 fi
 export INGOT_TEST_PYTHON="$VENV/bin/python"
 

@@ -63,6 +63,7 @@ fn tansu() -> PathBuf {
 pub struct Workspace {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    catalog_uri: String,
 }
 
 /// The demo contracts, as shipped.
@@ -72,9 +73,21 @@ pub fn demo_contracts() -> PathBuf {
 
 impl Workspace {
     /// `topics` is the TOML of the `[[topics]]` entries; flush settings keep commits small
-    /// so tests exercise many of them.
+    /// so tests exercise many of them. The catalog is a SQLite file in the workspace.
     pub fn new(broker: &Broker, contracts: &Path, flush_rows: usize, topics: &str) -> Workspace {
+        Self::with_catalog(broker, contracts, flush_rows, topics, None)
+    }
+
+    /// Like `new`, with the catalog at `catalog_uri` (e.g. a Postgres database) instead.
+    pub fn with_catalog(
+        broker: &Broker,
+        contracts: &Path,
+        flush_rows: usize,
+        topics: &str,
+        catalog_uri: Option<&str>,
+    ) -> Workspace {
         let dir = tempfile::tempdir().unwrap();
+        let catalog_uri = catalog_uri.unwrap_or("sqlite://catalog.db").to_string();
         let config = dir.path().join("ingot.toml");
         let group = format!("ingot-test-{}", std::process::id());
         std::fs::write(
@@ -82,7 +95,7 @@ impl Workspace {
             format!(
                 r#"
 [catalog]
-uri = "sqlite://catalog.db"
+uri = "{catalog_uri}"
 warehouse = "warehouse"
 
 [kafka]
@@ -103,7 +116,7 @@ interval = "500ms"
             ),
         )
         .unwrap();
-        Workspace { dir, config }
+        Workspace { dir, config, catalog_uri }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -121,9 +134,17 @@ interval = "500ms"
         stdout
     }
 
+    /// The catalog URI as an outside reader needs it (SQLite paths made absolute).
+    pub fn catalog_uri(&self) -> String {
+        match self.catalog_uri.strip_prefix("sqlite://") {
+            Some(file) => format!("sqlite://{}", self.dir.path().join(file).display()),
+            None => self.catalog_uri.clone(),
+        }
+    }
+
     pub fn catalog(&self) -> CatalogConfig {
         CatalogConfig {
-            uri: format!("sqlite://{}", self.dir.path().join("catalog.db").display()),
+            uri: self.catalog_uri(),
             warehouse: self.dir.path().join("warehouse").display().to_string(),
             name: "ingot".into(),
         }
@@ -222,4 +243,94 @@ pub async fn read_topic(broker: &Broker, topic: &str, count: usize) -> Vec<BTree
         out.push(headers);
     }
     out
+}
+
+/// A throwaway PostgreSQL server (Debian's package) in a temp dir on a free port, stopped
+/// when dropped. Run as the `postgres` user when the tests run as root (initdb refuses root).
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    as_root: bool,
+    pub uri: String,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = postgres_bin();
+        let dir = tempfile::tempdir().unwrap();
+        let as_root =
+            Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+        if as_root {
+            let status = Command::new("chown").args(["-R", "postgres"]).arg(dir.path()).status().unwrap();
+            assert!(status.success(), "chown the postgres temp dir");
+        }
+        let data = dir.path().join("data");
+        let run = |program: &str, args: &[&std::ffi::OsStr]| {
+            let mut cmd = if as_root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(bin.join(program));
+                c
+            } else {
+                Command::new(bin.join(program))
+            };
+            cmd.args(args);
+            cmd
+        };
+        let out = run(
+            "initdb",
+            &["-D".as_ref(), data.as_os_str(), "-U".as_ref(), "postgres".as_ref(), "--auth=trust".as_ref()],
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", dir.path().display());
+        let log = dir.path().join("postgres.log");
+        let out = run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-o".as_ref(),
+                options.as_ref(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "start".as_ref(),
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
+        Postgres { uri: format!("postgres://postgres@127.0.0.1:{port}/postgres"), dir, bin, as_root }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let pg_ctl = self.bin.join("pg_ctl");
+        let mut cmd = if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(pg_ctl);
+            c
+        } else {
+            Command::new(pg_ctl)
+        };
+        let _ = cmd.arg("-D").arg(data).args(["-m", "immediate", "stop"]).output();
+    }
+}
+
+/// Debian installs the server binaries outside PATH, per major version.
+fn postgres_bin() -> PathBuf {
+    if let Ok(dir) = std::env::var("INGOT_PG_BIN") {
+        return dir.into();
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server binaries (scripts/test.sh installs Debian's postgresql)")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop().expect("an initdb under /usr/lib/postgresql/*/bin")
 }

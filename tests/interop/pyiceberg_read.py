@@ -8,8 +8,13 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 
 def main() -> None:
-    db, warehouse, table_name, value_column = sys.argv[1:5]
-    catalog = SqlCatalog("ingot", uri=f"sqlite:///{db}", warehouse=f"file://{warehouse}")
+    uri, warehouse, table_name, value_column = sys.argv[1:5]
+    # ingot's URIs are sqlx-style; SQLAlchemy wants a driver in Postgres URIs.
+    if uri.startswith("sqlite://"):
+        uri = "sqlite:///" + uri[len("sqlite://"):]  # the path is absolute: four slashes
+    elif uri.startswith("postgres://"):
+        uri = "postgresql+psycopg2://" + uri[len("postgres://"):]
+    catalog = SqlCatalog("ingot", uri=uri, warehouse=f"file://{warehouse}")
     table = catalog.load_table(table_name)
     data = table.scan().to_arrow()
     keys = sorted(zip(data["_kafka_partition"].to_pylist(), data["_kafka_offset"].to_pylist()))
