@@ -88,4 +88,16 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 500_000)]
         events: u64,
     },
+    /// Produce → visible in bronze: events at a steady rate while ingot runs as a service.
+    Latency {
+        /// Events per second.
+        #[arg(long, default_value_t = 5_000.0)]
+        rate: f64,
+        /// How long to produce.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// The flush interval ingot runs with (the latency target is this + 300 ms).
+        #[arg(long, default_value = "1s")]
+        flush_interval: humantime::Duration,
+    },
 }

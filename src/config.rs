@@ -218,6 +218,17 @@ mod tests {
     }
 
     #[test]
+    fn kafka_properties_take_numbers_from_file_and_env() {
+        let config = parse(
+            "[kafka.properties]\n\"fetch.min.bytes\" = 1\n",
+            &[("INGOT_KAFKA__PROPERTIES__FETCH.WAIT.MAX.MS", "50")],
+        )
+        .unwrap();
+        assert_eq!(config.kafka.properties["fetch.min.bytes"], "1");
+        assert_eq!(config.kafka.properties["fetch.wait.max.ms"], "50");
+    }
+
+    #[test]
     fn durations_are_humantime() {
         let config = parse("[ingest.flush]\ninterval = \"250ms\"\n", &[]).unwrap();
         assert_eq!(config.ingest.flush.interval, std::time::Duration::from_millis(250));

@@ -15,8 +15,36 @@ pub struct KafkaConfig {
     #[serde(default = "default_group")]
     pub group_id: String,
     /// Extra librdkafka properties (e.g. `security.protocol`), passed through unchanged.
-    #[serde(default)]
+    /// Numbers and booleans are accepted as well as strings (`fetch.wait.max.ms = 50`).
+    #[serde(default, deserialize_with = "scalar_map")]
     pub properties: BTreeMap<String, String>,
+}
+
+/// A map whose values may be strings, numbers or booleans, kept as their text.
+fn scalar_map<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Int(i64),
+        Float(f64),
+        Bool(bool),
+    }
+    let map = BTreeMap::<String, Scalar>::deserialize(deserializer)?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Scalar::Text(t) => t,
+                Scalar::Int(i) => i.to_string(),
+                Scalar::Float(f) => f.to_string(),
+                Scalar::Bool(b) => b.to_string(),
+            };
+            (k, text)
+        })
+        .collect())
 }
 
 fn default_brokers() -> String {

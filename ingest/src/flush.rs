@@ -61,11 +61,19 @@ impl FlushJob {
             }
         }
         for (ident, batches, consumed) in self.bronze {
+            // Only the timestamp column is kept past the commit (the batches are moved into it).
+            let timestamps: Vec<RecordBatch> = batches.iter().filter_map(timestamps_only).collect();
             let commit = commit_exactly_once(&lake, &ident, batches, &consumed, attempts).await?;
+            report.visible_after.record(&timestamps, chrono::Utc::now().timestamp_millis());
             *report.bronze_rows.entry(ident.to_string()).or_default() += commit.rows;
             report.note_commit(&commit);
             failpoint::hit("after-bronze-commit");
         }
         Ok(FlushOutcome { report, progress: self.progress })
     }
+}
+
+fn timestamps_only(batch: &RecordBatch) -> Option<RecordBatch> {
+    let index = batch.schema().index_of(crate::meta::TIMESTAMP).ok()?;
+    batch.project(&[index]).ok()
 }

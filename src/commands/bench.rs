@@ -140,6 +140,50 @@ pub async fn end_to_end(config: &Config, events: u64) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Produces at a steady rate while ingot runs as a service; prints produce → visible quantiles.
+pub async fn latency(
+    config: &Config,
+    rate: f64,
+    seconds: u64,
+    flush_interval: Duration,
+) -> Result<(), CliError> {
+    let registry = ContractRegistry::load(&config.contracts.dir)?;
+    let message = registry.message(BENCH_MESSAGE)?;
+    let topic = format!("ingot-latency-{}", uuid::Uuid::new_v4().simple());
+    ingot_ingest::ensure_topics(&config.kafka, std::slice::from_ref(&topic), PARTITIONS).await?;
+    let (_dir, lake) = scratch_lake().await?;
+    let mut ingest = IngestConfig::default();
+    ingest.flush.interval = flush_interval;
+    let mut kafka = config.kafka.clone();
+    kafka.group_id = format!("ingot-latency-{}", uuid::Uuid::new_v4().simple());
+    let pipeline = Pipeline::prepare(lake, &registry, kafka, ingest, vec![bench_topic(&topic)]).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(pipeline.run(RunMode::Service, async {
+        let _ = stopped.await;
+    }));
+    // Let the consumer join its group first: the join is start-up cost, not latency.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let count = (rate * seconds as f64) as u64;
+    eprintln!("producing {count} events at {rate:.0}/s for {seconds} s...");
+    let mut generator = SampleGenerator::new(message, Mix::default(), 1);
+    send_samples(&config.kafka, &topic, &mut generator, count, rate).await?;
+    tokio::time::sleep(flush_interval + Duration::from_secs(2)).await;
+    let _ = stop.send(());
+    let report = service.await.map_err(|e| CliError::Usage(format!("ingest task failed: {e}")))??;
+    let sample = &report.visible_after;
+    let q = |q: f64| sample.quantile_ms(q).map_or("-".to_string(), |ms| format!("{ms} ms"));
+    let target = flush_interval.as_millis() + 300;
+    println!(
+        "bench latency: {count} events at {rate:.0}/s, flush interval {} ms",
+        flush_interval.as_millis()
+    );
+    println!("  rows visible  {}", sample.count());
+    println!("  p50 {}  p95 {}  p99 {}  max {}", q(0.5), q(0.95), q(0.99), q(1.0));
+    println!("  target p99 ≤ {target} ms (flush interval + 300 ms)");
+    println!("  peak RSS      {} MiB", peak_rss_mib());
+    Ok(())
+}
+
 /// Time for a consumer that does nothing with the messages to read `events` of them.
 async fn drain_without_work(config: &Config, topic: &str, events: u64) -> Result<f64, CliError> {
     let consumer: StreamConsumer = ClientConfig::new()
