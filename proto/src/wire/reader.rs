@@ -80,10 +80,10 @@ impl<'a> FieldReader<'a> {
 #[inline]
 pub(crate) fn read_varint(buf: &[u8]) -> Option<(u64, usize)> {
     // Tags and most lengths and small numbers fit in one byte.
-    if let Some(&byte) = buf.first() {
-        if byte < 0x80 {
-            return Some((u64::from(byte), 1));
-        }
+    if let Some(&byte) = buf.first()
+        && byte < 0x80
+    {
+        return Some((u64::from(byte), 1));
     }
     let mut value = 0u64;
     for (i, byte) in buf.iter().take(10).enumerate() {
