@@ -123,7 +123,8 @@ impl Pipeline {
         let flush = self.config.flush.clone();
         let mut ticker = tokio::time::interval(tick_for(flush.interval));
         let mut pending = Pending::default();
-        let mut last_seen = Positions::default();
+        // Next offset after the last one delivered, per partition.
+        let mut delivered = SourceOffsets::default();
         let started = Instant::now();
         let mut warned_unassigned = false;
         tokio::pin!(shutdown);
@@ -139,7 +140,7 @@ impl Pipeline {
                     if in_flight.as_ref().is_some_and(|h| h.is_finished()) {
                         self.finish_flush(&mut in_flight, &consumer).await?;
                     }
-                    if mode == RunMode::UntilCaughtUp && self.caught_up(&assignment, &high_watermarks, &last_seen) {
+                    if mode == RunMode::UntilCaughtUp && self.caught_up(&assignment, &high_watermarks, &delivered) {
                         break;
                     }
                     if !warned_unassigned && started.elapsed() > Duration::from_secs(60)
@@ -158,7 +159,7 @@ impl Pipeline {
                             timestamp_ms: message.timestamp().to_millis(),
                             key: message.key(),
                         };
-                        last_seen.record(meta.topic, meta.partition, meta.offset);
+                        delivered.advance(meta.topic, meta.partition, meta.offset + 1);
                         self.accept(&meta, payload)?;
                         pending.add(payload.map_or(0, <[u8]>::len));
                         if pending.rows >= flush.rows || pending.bytes >= flush.bytes {
@@ -290,7 +291,7 @@ impl Pipeline {
         &self,
         assignment: &Assignment,
         high_watermarks: &HighWatermarks,
-        last_seen: &Positions,
+        delivered: &SourceOffsets,
     ) -> bool {
         let assigned = assignment.lock().expect("assignment lock").clone();
         if assigned.is_empty() {
@@ -303,8 +304,7 @@ impl Pipeline {
             let Some(&high) = highs.get(key) else {
                 return false;
             };
-            let position =
-                last_seen.get(&key.0, key.1).map(|o| o + 1).or_else(|| resume.get(key).copied()).unwrap_or(0);
+            let position = delivered.next(&key.0, key.1).or_else(|| resume.get(key).copied()).unwrap_or(0);
             position >= high
         })
     }
@@ -345,28 +345,6 @@ impl Pending {
         self.oldest.get_or_insert_with(Instant::now);
         self.rows += 1;
         self.bytes += bytes;
-    }
-}
-
-/// Last offset delivered per topic and partition; nested so the hot path looks a topic up
-/// by `&str` without allocating.
-#[derive(Default)]
-struct Positions(HashMap<String, HashMap<i32, i64>>);
-
-impl Positions {
-    fn record(&mut self, topic: &str, partition: i32, offset: i64) {
-        match self.0.get_mut(topic) {
-            Some(partitions) => {
-                partitions.insert(partition, offset);
-            }
-            None => {
-                self.0.insert(topic.to_string(), HashMap::from([(partition, offset)]));
-            }
-        }
-    }
-
-    fn get(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.0.get(topic)?.get(&partition).copied()
     }
 }
 
