@@ -266,13 +266,7 @@ impl Postgres {
         }
         let data = dir.path().join("data");
         let run = |program: &str, args: &[&std::ffi::OsStr]| {
-            let mut cmd = if as_root {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(bin.join(program));
-                c
-            } else {
-                Command::new(bin.join(program))
-            };
+            let mut cmd = server_command(&bin, as_root, program);
             cmd.args(args);
             cmd
         };
@@ -309,15 +303,19 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.dir.path().join("data");
-        let pg_ctl = self.bin.join("pg_ctl");
-        let mut cmd = if self.as_root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(pg_ctl);
-            c
-        } else {
-            Command::new(pg_ctl)
-        };
+        let mut cmd = server_command(&self.bin, self.as_root, "pg_ctl");
         let _ = cmd.arg("-D").arg(data).args(["-m", "immediate", "stop"]).output();
+    }
+}
+
+/// A PostgreSQL server program, run as the `postgres` user when we are root.
+fn server_command(bin: &Path, as_root: bool, program: &str) -> Command {
+    if as_root {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(bin.join(program));
+        cmd
+    } else {
+        Command::new(bin.join(program))
     }
 }
 
