@@ -33,6 +33,17 @@ impl LakeError {
         }
     }
 
+    /// Maps a failed catalog commit: a lost compare-and-swap becomes `CommitConflict`,
+    /// anything else keeps iceberg's error with `context`.
+    pub(crate) fn commit(table: &iceberg::TableIdent, context: &str) -> impl FnOnce(iceberg::Error) -> Self {
+        let table = table.to_string();
+        let context = format!("{context} {table}");
+        move |source| match source.kind() {
+            iceberg::ErrorKind::CatalogCommitConflicts => LakeError::CommitConflict { table },
+            _ => LakeError::iceberg(context)(source),
+        }
+    }
+
     pub(crate) fn iceberg(context: impl Into<String>) -> impl FnOnce(iceberg::Error) -> Self {
         let context = context.into();
         move |source| LakeError::Iceberg { context, source: Box::new(source) }

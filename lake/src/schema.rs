@@ -75,12 +75,7 @@ impl Lake {
             .map_err(LakeError::iceberg("prepare schema update"))?
             .commit(self.catalog())
             .await
-            .map_err(|e| match e.kind() {
-                iceberg::ErrorKind::CatalogCommitConflicts => {
-                    LakeError::CommitConflict { table: spec.ident.to_string() }
-                }
-                _ => LakeError::iceberg(format!("evolve schema of {}", spec.ident))(e),
-            })?;
+            .map_err(LakeError::commit(&spec.ident, "evolve schema of"))?;
         tracing::info!(table = %spec.ident, columns = ?added, "added columns");
         Ok((table, TableStatus::Evolved(added)))
     }

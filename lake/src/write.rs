@@ -114,11 +114,6 @@ impl Lake {
             .map_err(LakeError::iceberg("prepare append"))?
             .commit(&PinnedCatalog { inner: self.catalog(), table: table.clone() })
             .await
-            .map_err(|e| match e.kind() {
-                iceberg::ErrorKind::CatalogCommitConflicts => {
-                    LakeError::CommitConflict { table: table.identifier().to_string() }
-                }
-                _ => LakeError::iceberg(format!("append to {}", table.identifier()))(e),
-            })
+            .map_err(LakeError::commit(table.identifier(), "append to"))
     }
 }
