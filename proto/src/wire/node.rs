@@ -13,8 +13,8 @@ use super::column::Column;
 use super::reader::{FieldReader, Raw};
 
 struct Slot {
-    /// `None` for a table column the contract does not have.
-    number: Option<u32>,
+    /// A table column the contract does not have is a presence slot that is never seen,
+    /// so it reads null.
     presence: bool,
     repeated: bool,
     column: Column,
@@ -82,7 +82,6 @@ impl Node {
                 Some(field) => {
                     numbers.push((field.number(), slots.len()));
                     Slot {
-                        number: Some(field.number()),
                         presence: field.supports_presence(),
                         repeated: field.is_list() || field.is_map(),
                         column: Column::for_field(&field, target)
@@ -92,7 +91,6 @@ impl Node {
                     }
                 }
                 None => Slot {
-                    number: None,
                     presence: true,
                     repeated: false,
                     column: Column::null(target.data_type()),
@@ -157,10 +155,8 @@ impl Node {
     /// Appends the parsed message as one row.
     pub fn append_parsed(&mut self, buf: &[u8]) -> Result<(), String> {
         for slot in &mut self.slots {
-            let Slot { number, presence, repeated, column, last, all } = slot;
-            if number.is_none() {
-                column.append_null()?;
-            } else if *repeated {
+            let Slot { presence, repeated, column, last, all } = slot;
+            if *repeated {
                 column.append_repeated(all, buf)?;
             } else {
                 match last {
