@@ -12,6 +12,7 @@ use iceberg_catalog_sql::{
 use serde::Deserialize;
 
 use crate::LakeError;
+use crate::commit::SqlPointer;
 
 /// Where tables are catalogued and stored. The embedded default is a SQLite file and a local
 /// directory; a `postgres://` URI uses the same JDBC-compatible schema in Postgres.
@@ -49,6 +50,8 @@ impl Default for CatalogConfig {
 #[derive(Debug, Clone)]
 pub struct Lake {
     catalog: Arc<SqlCatalog>,
+    /// ingot's own connection to the catalog database, for commits iceberg-rust cannot make.
+    pub(crate) pointer: Arc<SqlPointer>,
     warehouse: String,
 }
 
@@ -68,7 +71,7 @@ impl Lake {
             )));
         };
         let props = HashMap::from([
-            (SQL_CATALOG_PROP_URI.to_string(), uri),
+            (SQL_CATALOG_PROP_URI.to_string(), uri.clone()),
             (SQL_CATALOG_PROP_WAREHOUSE.to_string(), warehouse.clone()),
             (SQL_CATALOG_PROP_BIND_STYLE.to_string(), bind_style.to_string()),
         ]);
@@ -77,7 +80,18 @@ impl Lake {
             .load(&config.name, props)
             .await
             .map_err(LakeError::iceberg(format!("open catalog {}", config.uri)))?;
-        Ok(Self { catalog: Arc::new(catalog), warehouse })
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&uri)
+            .await
+            .map_err(|e| LakeError::Config(format!("connect to catalog {}: {e}", config.uri)))?;
+        let pointer = SqlPointer {
+            pool,
+            catalog_name: config.name.clone(),
+            numbered_params: bind_style == SqlBindStyle::DollarNumeric,
+        };
+        Ok(Self { catalog: Arc::new(catalog), pointer: Arc::new(pointer), warehouse })
     }
 
     /// The catalog, for operations this crate does not wrap.

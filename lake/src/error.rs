@@ -4,6 +4,19 @@ pub enum LakeError {
     /// Another writer changed the table between our read and our commit. Reload and retry.
     #[error("commit to {table} lost a race with another writer")]
     CommitConflict { table: String },
+    /// The catalog's answer to a commit was lost: it may or may not have landed. Settled by
+    /// looking for the commit id in the table's history, never by blind retry.
+    #[error("commit to {table}: outcome unknown ({error})")]
+    CommitUnknown { table: String, error: String },
+    /// A bounded retry loop gave up.
+    #[error("{what}: gave up after {attempts} attempts; last error: {last}")]
+    RetriesExhausted { what: String, attempts: u32, last: String },
+    /// An "as of" that names no snapshot of the table.
+    #[error("time travel on {table}: {problem}")]
+    TimeTravel { table: String, problem: String },
+    /// The table uses something ingot does not write (another format version, delete files).
+    #[error("{0}")]
+    Unsupported(String),
     /// An error from the Iceberg library or the catalog (storage, database, metadata).
     #[error("{context}: {source}")]
     Iceberg {
@@ -27,7 +40,8 @@ impl LakeError {
     /// Whether repeating the same operation (after reloading the table) may succeed.
     pub fn retryable(&self) -> bool {
         match self {
-            LakeError::CommitConflict { .. } => true,
+            LakeError::CommitConflict { .. } | LakeError::CommitUnknown { .. } => true,
+            LakeError::RetriesExhausted { .. } | LakeError::Unsupported(_) | LakeError::TimeTravel { .. } => false,
             LakeError::Iceberg { source, .. } => source.retryable(),
             LakeError::Config(_) | LakeError::Schema { .. } | LakeError::Summary { .. } => false,
         }

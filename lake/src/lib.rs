@@ -6,7 +6,11 @@
 //! already contains.
 
 mod catalog;
+mod commit;
 mod error;
+mod maintain;
+mod overwrite;
+mod travel;
 mod offsets;
 mod pinned;
 mod read;
@@ -14,11 +18,18 @@ mod schema;
 mod write;
 
 pub use catalog::{CatalogConfig, Lake, parse_ident};
+pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, SnapshotChange};
 pub use error::LakeError;
+pub use maintain::{
+    CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, ExpireOptions, ExpireReport, OrphanOptions,
+    OrphanReport,
+};
+pub use overwrite::{Overwrite, Replaced, partition_paths};
+pub use travel::{AsOf, snapshot_as_of};
 pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_commit};
 pub use read::{SnapshotInfo, list_snapshots, read_table, table_arrow_schema};
 pub use schema::{TableSpec, TableStatus};
-pub use write::{DataFiles, write_data_files};
+pub use write::{DataFiles, target_file_size, write_data_files, write_data_files_sized};
 
 pub use iceberg::ErrorKind as IcebergErrorKind;
 pub use iceberg::TableIdent;

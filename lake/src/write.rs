@@ -32,6 +32,25 @@ type Writer = DataFileWriter<ParquetWriterBuilder, DefaultLocationGenerator, Def
 /// Writes batches (in the table's current schema) as one Parquet file per partition
 /// (more only past the target file size). The files are invisible until committed.
 pub async fn write_data_files(table: &Table, batches: &[RecordBatch]) -> Result<DataFiles, LakeError> {
+    write_data_files_sized(table, batches, target_file_size(table)).await
+}
+
+/// The table's `write.target-file-size-bytes`, or Iceberg's default (512 MiB).
+pub fn target_file_size(table: &Table) -> u64 {
+    table
+        .metadata()
+        .properties()
+        .get(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT as u64)
+}
+
+/// [`write_data_files`], rolling to a new file past `target_bytes`.
+pub async fn write_data_files_sized(
+    table: &Table,
+    batches: &[RecordBatch],
+    target_bytes: u64,
+) -> Result<DataFiles, LakeError> {
     let metadata = table.metadata();
     let schema = metadata.current_schema().clone();
     let spec = metadata.default_partition_spec().clone();
@@ -44,7 +63,7 @@ pub async fn write_data_files(table: &Table, batches: &[RecordBatch]) -> Result<
     let parquet = ParquetWriterBuilder::new(props, schema.clone());
     let rolling = RollingFileWriterBuilder::new(
         parquet,
-        TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
+        target_bytes as usize,
         table.file_io().clone(),
         DefaultLocationGenerator::new(metadata).map_err(LakeError::iceberg("data location"))?,
         DefaultFileNameGenerator::new(Uuid::now_v7().to_string(), None, DataFileFormat::Parquet),

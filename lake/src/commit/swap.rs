@@ -1,0 +1,75 @@
+//! Swapping the catalog's metadata pointer: write the new metadata file, then move the
+//! pointer only if it still points where the commit started from (the JDBC catalog
+//! protocol, which PyIceberg and Java's JdbcCatalog follow on the same tables).
+
+use std::str::FromStr;
+
+use iceberg::MetadataLocation;
+use iceberg::spec::TableMetadata;
+use iceberg::table::Table;
+use sqlx::AnyPool;
+
+use crate::{Lake, LakeError};
+
+/// How ingot reaches the row that holds a table's metadata location.
+#[derive(Debug)]
+pub(crate) struct SqlPointer {
+    pub pool: AnyPool,
+    pub catalog_name: String,
+    /// Postgres numbers its parameters (`$1`), SQLite takes `?`.
+    pub numbered_params: bool,
+}
+
+impl SqlPointer {
+    fn update_statement(&self) -> String {
+        let p = |i: usize| if self.numbered_params { format!("${i}") } else { "?".to_string() };
+        format!(
+            "UPDATE iceberg_tables SET metadata_location = {}, previous_metadata_location = {} \
+             WHERE catalog_name = {} AND table_name = {} AND table_namespace = {} \
+             AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL) AND metadata_location = {}",
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6)
+        )
+    }
+}
+
+impl Lake {
+    /// Makes `metadata` the table's current metadata if nobody else moved the pointer since
+    /// `table` was loaded: [`LakeError::CommitConflict`] if someone did,
+    /// [`LakeError::CommitUnknown`] if the catalog's answer was lost.
+    pub(crate) async fn swap(&self, table: &Table, metadata: &TableMetadata) -> Result<(), LakeError> {
+        let ident = table.identifier();
+        let old = table.metadata_location_result().map_err(LakeError::iceberg(format!("metadata of {ident}")))?;
+        let new = MetadataLocation::from_str(old)
+            .map_err(LakeError::iceberg(format!("parse metadata location of {ident}")))?
+            .with_new_metadata(metadata);
+        metadata
+            .write_to(table.file_io(), &new)
+            .await
+            .map_err(LakeError::iceberg(format!("write metadata of {ident}")))?;
+        let new = new.to_string();
+        let pointer = &self.pointer;
+        let result = sqlx::query(&pointer.update_statement())
+            .bind(new.clone())
+            .bind(old.to_string())
+            .bind(pointer.catalog_name.clone())
+            .bind(ident.name().to_string())
+            .bind(ident.namespace().join("."))
+            .bind(old.to_string())
+            .execute(&pointer.pool)
+            .await;
+        match result {
+            Ok(done) if done.rows_affected() == 1 => Ok(()),
+            Ok(_) => {
+                // The pointer moved on: our metadata file will never be referenced.
+                let _ = table.file_io().delete(&new).await;
+                Err(LakeError::CommitConflict { table: ident.to_string() })
+            }
+            Err(e) => Err(LakeError::CommitUnknown { table: ident.to_string(), error: e.to_string() }),
+        }
+    }
+}
