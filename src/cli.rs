@@ -35,6 +35,17 @@ pub enum Command {
         /// `<namespace>.<table>`, e.g. `bronze.orders`.
         table: String,
     },
+    /// Run read-only SQL over the lake's tables. Accepts Trino's time travel:
+    /// `FROM t FOR TIMESTAMP AS OF TIMESTAMP '2026-11-20 18:00:00 UTC'` and
+    /// `FROM t FOR VERSION AS OF <snapshot id>`.
+    Query {
+        sql: String,
+        /// table, csv or json (one object per line).
+        #[arg(long, default_value = "table")]
+        format: ingot_transforms::query::OutputFormat,
+    },
+    /// Compact small files, expire old snapshots, delete orphan files.
+    Maintain(MaintainArgs),
     /// Measure throughput: the pipeline alone, or end to end against the broker.
     Bench(BenchArgs),
 }
@@ -99,5 +110,50 @@ pub enum BenchKind {
         /// The flush interval ingot runs with (the latency target is this + 300 ms).
         #[arg(long, default_value = "1s")]
         flush_interval: humantime::Duration,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct MaintainArgs {
+    #[command(subcommand)]
+    pub which: MaintainKind,
+}
+
+/// Defaults for every flag come from the config's `[maintenance]` section. Without a table,
+/// the configured tables (or all tables) are maintained.
+#[derive(Debug, Subcommand)]
+pub enum MaintainKind {
+    /// Rewrite a partition's small files into files of the target size (same rows).
+    Compact {
+        table: Option<String>,
+        /// Report what would be rewritten; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Compact a partition once it has this many small files.
+        #[arg(long)]
+        min_files: Option<usize>,
+        /// Target file size in bytes.
+        #[arg(long)]
+        target_bytes: Option<u64>,
+    },
+    /// Expire snapshots older than an age (keeping the newest few) and delete their files.
+    Expire {
+        table: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+        /// e.g. `7d`, `12h`.
+        #[arg(long)]
+        older_than: Option<humantime::Duration>,
+        #[arg(long)]
+        retain_last: Option<usize>,
+    },
+    /// Delete files no snapshot references, once older than a safety age.
+    CleanOrphans {
+        table: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+        /// e.g. `3d`; younger unreferenced files may belong to a commit in flight.
+        #[arg(long)]
+        older_than: Option<humantime::Duration>,
     },
 }

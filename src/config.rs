@@ -10,10 +10,12 @@ use ingot_ingest::{IngestConfig, KafkaConfig, TopicConfig};
 use ingot_lake::CatalogConfig;
 use serde::Deserialize;
 
+use crate::maintenance::MaintenanceConfig;
+
 const ENV_PREFIX: &str = "INGOT_";
 /// Top-level config keys; other `INGOT_…` variables (`INGOT_LOG`, `INGOT_CONFIG`, the test
 /// scripts' own) are not config overrides.
-const SECTIONS: [&str; 5] = ["catalog", "kafka", "ingest", "contracts", "topics"];
+const SECTIONS: [&str; 6] = ["catalog", "kafka", "ingest", "contracts", "topics", "maintenance"];
 
 /// All of ingot's settings.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -29,6 +31,8 @@ pub struct Config {
     pub contracts: ContractsConfig,
     #[serde(default)]
     pub topics: Vec<TopicConfig>,
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
 }
 
 /// Where the `.proto` contracts live.

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod config;
+mod maintenance;
 mod sample;
 
 use std::process::ExitCode;

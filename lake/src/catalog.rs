@@ -90,6 +90,7 @@ impl Lake {
             pool,
             catalog_name: config.name.clone(),
             numbered_params: bind_style == SqlBindStyle::DollarNumeric,
+            lose_answers: Default::default(),
         };
         Ok(Self { catalog: Arc::new(catalog), pointer: Arc::new(pointer), warehouse })
     }

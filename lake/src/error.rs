@@ -41,7 +41,9 @@ impl LakeError {
     pub fn retryable(&self) -> bool {
         match self {
             LakeError::CommitConflict { .. } | LakeError::CommitUnknown { .. } => true,
-            LakeError::RetriesExhausted { .. } | LakeError::Unsupported(_) | LakeError::TimeTravel { .. } => false,
+            LakeError::RetriesExhausted { .. } | LakeError::Unsupported(_) | LakeError::TimeTravel { .. } => {
+                false
+            }
             LakeError::Iceberg { source, .. } => source.retryable(),
             LakeError::Config(_) | LakeError::Schema { .. } | LakeError::Summary { .. } => false,
         }

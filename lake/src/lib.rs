@@ -9,12 +9,12 @@ mod catalog;
 mod commit;
 mod error;
 mod maintain;
-mod overwrite;
-mod travel;
 mod offsets;
+mod overwrite;
 mod pinned;
 mod read;
 mod schema;
+mod travel;
 mod write;
 
 pub use catalog::{CatalogConfig, Lake, parse_ident};
@@ -24,11 +24,11 @@ pub use maintain::{
     CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, ExpireOptions, ExpireReport, OrphanOptions,
     OrphanReport,
 };
-pub use overwrite::{Overwrite, Replaced, partition_paths};
-pub use travel::{AsOf, snapshot_as_of};
 pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_commit};
+pub use overwrite::{Overwrite, Replaced, partition_paths};
 pub use read::{SnapshotInfo, list_snapshots, read_table, table_arrow_schema};
 pub use schema::{TableSpec, TableStatus};
+pub use travel::{AsOf, snapshot_as_of};
 pub use write::{DataFiles, target_file_size, write_data_files, write_data_files_sized};
 
 pub use iceberg::ErrorKind as IcebergErrorKind;

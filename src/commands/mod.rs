@@ -1,7 +1,9 @@
 //! One module per subcommand; this one routes and holds what they share.
 
 mod bench;
+mod maintain;
 mod produce;
+mod query;
 mod run;
 mod tables;
 
@@ -21,6 +23,8 @@ pub enum CliError {
     Ingest(#[from] ingot_ingest::IngestError),
     #[error(transparent)]
     Contract(#[from] ingot_proto::ProtoError),
+    #[error(transparent)]
+    Query(#[from] ingot_transforms::TransformError),
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
     #[error("{0}")]
@@ -34,6 +38,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Produce(args) => produce::produce(&config, &args).await,
         Command::Tables => tables::tables(&config).await,
         Command::Snapshots { table } => tables::snapshots(&config, &table).await,
+        Command::Query { sql, format } => query::query(&config, &sql, format).await,
+        Command::Maintain(args) => maintain::maintain(&config, &args).await,
         Command::Bench(args) => match args.which {
             BenchKind::Pipeline { events, flush_rows } => bench::pipeline(&config, events, flush_rows).await,
             BenchKind::EndToEnd { events } => bench::end_to_end(&config, events).await,

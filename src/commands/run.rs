@@ -11,6 +11,8 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     }
     let registry = ContractRegistry::load(&config.contracts.dir)?;
     let lake = Lake::open(&config.catalog).await?;
+    let maintenance =
+        tokio::spawn(crate::maintenance::run_scheduled(lake.clone(), config.maintenance.clone()));
     let pipeline = Pipeline::prepare(
         lake,
         &registry,
@@ -24,7 +26,9 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
         shutdown_signal().await;
         tracing::info!("shutting down: flushing what is buffered");
     };
-    let report = pipeline.run(mode, shutdown).await?;
+    let report = pipeline.run(mode, shutdown).await;
+    maintenance.abort();
+    let report = report?;
     print_report(&report);
     Ok(())
 }

@@ -119,6 +119,22 @@ interval = "500ms"
         Workspace { dir, config, catalog_uri }
     }
 
+    /// A workspace with only a catalog and warehouse, for lake tests that need no broker.
+    pub fn lake(catalog_uri: Option<&str>) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog_uri = catalog_uri.unwrap_or("sqlite://catalog.db").to_string();
+        let config = dir.path().join("ingot.toml");
+        let text = format!("[catalog]\nuri = \"{catalog_uri}\"\nwarehouse = \"warehouse\"\n");
+        std::fs::write(&config, text).unwrap();
+        Workspace { dir, config, catalog_uri }
+    }
+
+    /// Runs ingot to completion and returns (success, stdout, stderr).
+    pub fn try_ingot(&self, args: &[&str]) -> (bool, String, String) {
+        let Output { status, stdout, stderr } = self.command(args).output().unwrap();
+        (status.success(), String::from_utf8_lossy(&stdout).into(), String::from_utf8_lossy(&stderr).into())
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingot"));
         cmd.arg("--config").arg(&self.config).args(args);

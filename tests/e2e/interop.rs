@@ -7,13 +7,7 @@ use arrow_array::Array;
 use arrow_array::cast::AsArray;
 
 use crate::harness::*;
-
-fn python() -> PathBuf {
-    match std::env::var("INGOT_TEST_PYTHON") {
-        Ok(p) => p.into(),
-        Err(_) => PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/ingot/venv/bin/python"),
-    }
-}
+use crate::readers::python;
 
 fn pyiceberg_read(ws: &Workspace, table: &str, column: &str) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyiceberg_read.py");

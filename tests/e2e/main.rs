@@ -4,3 +4,5 @@
 mod harness;
 mod ingest;
 mod interop;
+mod lake;
+mod readers;

@@ -105,7 +105,11 @@ pub const COMMIT_ATTEMPTS: u32 = 8;
 
 impl Lake {
     /// Applies `change` to `table` in one new snapshot (see the module docs for races).
-    pub async fn commit_change(&self, table: &Table, change: &SnapshotChange) -> Result<Committed, LakeError> {
+    pub async fn commit_change(
+        &self,
+        table: &Table,
+        change: &SnapshotChange,
+    ) -> Result<Committed, LakeError> {
         if change.commit_id().is_empty() {
             return Err(LakeError::Config(format!("a commit to {} needs a commit id", table.identifier())));
         }
@@ -148,12 +152,20 @@ impl Lake {
             }
             tokio::time::sleep(backoff(attempt)).await;
         }
-        Err(LakeError::RetriesExhausted { what: format!("commit to {ident}"), attempts: COMMIT_ATTEMPTS, last: last_error })
+        Err(LakeError::RetriesExhausted {
+            what: format!("commit to {ident}"),
+            attempts: COMMIT_ATTEMPTS,
+            last: last_error,
+        })
     }
 
     /// Replaces the table's metadata with `metadata` (already built from the table's current
     /// state, e.g. with snapshots removed), through the catalog's compare-and-swap.
-    pub(crate) async fn commit_metadata(&self, table: &Table, metadata: TableMetadata) -> Result<Table, LakeError> {
+    pub(crate) async fn commit_metadata(
+        &self,
+        table: &Table,
+        metadata: TableMetadata,
+    ) -> Result<Table, LakeError> {
         self.swap(table, &metadata).await?;
         self.load(table.identifier()).await
     }

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use futures::future::try_join_all;
 use iceberg::spec::{
-    DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType, ManifestEntry, ManifestFile,
-    ManifestListWriter, ManifestWriter, ManifestWriterBuilder, Operation, Snapshot,
-    SnapshotSummaryCollector, Summary, TableMetadata,
+    DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType,
+    ManifestEntry, ManifestFile, ManifestListWriter, ManifestWriter, ManifestWriterBuilder, Operation,
+    Snapshot, SnapshotSummaryCollector, Summary, TableMetadata,
 };
 use iceberg::table::Table;
 use uuid::Uuid;
@@ -38,7 +38,8 @@ async fn load_manifests(table: &Table) -> Result<Vec<(ManifestFile, Vec<Manifest
         return Ok(Vec::new());
     };
     let context = format!("read manifests of {}", table.identifier());
-    let list = table.manifest_list_reader(snapshot).load().await.map_err(LakeError::iceberg(context.clone()))?;
+    let list =
+        table.manifest_list_reader(snapshot).load().await.map_err(LakeError::iceberg(context.clone()))?;
     let loads = list.consume_entries().into_iter().map(|manifest| {
         let io = table.file_io().clone();
         let context = context.clone();
@@ -60,7 +61,8 @@ pub(crate) async fn live_files(table: &Table) -> Result<Vec<LiveFile>, LakeError
             continue;
         }
         for entry in entries.into_iter().filter(ManifestEntry::is_alive) {
-            let partition_path = partition_path(metadata, manifest.partition_spec_id, entry.data_file.partition());
+            let partition_path =
+                partition_path(metadata, manifest.partition_spec_id, entry.data_file.partition());
             out.push(LiveFile { entry, spec_id: manifest.partition_spec_id, partition_path });
         }
     }
@@ -86,7 +88,10 @@ fn is_selected(selection: &FileSelection, file: &LiveFile) -> bool {
 }
 
 /// Paths of the live files `selection` picks in the table's current state.
-pub(crate) async fn selected_paths(table: &Table, selection: &FileSelection) -> Result<HashSet<String>, LakeError> {
+pub(crate) async fn selected_paths(
+    table: &Table,
+    selection: &FileSelection,
+) -> Result<HashSet<String>, LakeError> {
     if matches!(selection, FileSelection::Nothing) {
         return Ok(HashSet::new());
     }
@@ -118,7 +123,9 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
     let mut summary = SnapshotSummaryCollector::default();
     summary.set_partition_summary_limit(100);
     let mut manifests: Vec<ManifestFile> = Vec::new();
+    // Entries of rewritten manifests, by partition spec: carried forward, and removed.
     let mut merged: BTreeMap<i32, Vec<ManifestEntry>> = BTreeMap::new();
+    let mut deleted: BTreeMap<i32, Vec<ManifestEntry>> = BTreeMap::new();
     let mut removed_any = false;
     let mut totals = Totals::default();
     for (manifest, entries) in load_manifests(table).await? {
@@ -126,7 +133,8 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
             .into_iter()
             .filter(ManifestEntry::is_alive)
             .map(|entry| {
-                let partition_path = partition_path(metadata, manifest.partition_spec_id, entry.data_file.partition());
+                let partition_path =
+                    partition_path(metadata, manifest.partition_spec_id, entry.data_file.partition());
                 LiveFile { entry, spec_id: manifest.partition_spec_id, partition_path }
             })
             .collect();
@@ -135,32 +143,33 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
             totals.count(&file.entry.data_file);
         }
         let any_selected = data && live.iter().any(|f| is_selected(&change.remove, f));
-        if !any_selected && !(change.merge_manifests && data) {
+        let rewrite = any_selected || (change.merge_manifests && data);
+        if !rewrite {
             manifests.push(manifest);
             continue;
         }
         let spec = spec_of(metadata, manifest.partition_spec_id)?;
-        let mut deleted = Vec::new();
         for file in live {
-            if is_selected(&change.remove, &file) {
+            let bucket = if is_selected(&change.remove, &file) {
                 summary.remove_file(&file.entry.data_file, schema.clone(), spec.clone());
                 removed_any = true;
-                deleted.push(file.entry);
+                &mut deleted
             } else {
-                merged.entry(manifest.partition_spec_id).or_default().push(file.entry);
-            }
+                &mut merged
+            };
+            bucket.entry(manifest.partition_spec_id).or_default().push(file.entry);
         }
-        if !deleted.is_empty() {
-            // DELETED entries live in a manifest of their own: it is read by snapshot diffs
-            // (what did this commit remove) and dropped by the next rewrite.
-            let mut out = writer.open(manifest.partition_spec_id)?;
-            for entry in deleted {
-                let sequence_number = seq(&entry)?;
-                out.add_delete_file(entry.data_file, sequence_number, entry.file_sequence_number)
-                    .map_err(LakeError::iceberg(context("mark file deleted")))?;
-            }
-            manifests.push(writer.close(out).await?);
+    }
+    // DELETED entries get manifests of their own: snapshot diffs read them (what did this
+    // commit remove) and the next rewrite drops them.
+    for (spec_id, entries) in deleted {
+        let mut out = writer.open(spec_id)?;
+        for entry in entries {
+            let sequence_number = seq(&entry)?;
+            out.add_delete_file(entry.data_file, sequence_number, entry.file_sequence_number)
+                .map_err(LakeError::iceberg(context("mark file deleted")))?;
         }
+        manifests.push(writer.close(out).await?);
     }
     for (spec_id, entries) in merged {
         if entries.is_empty() {
@@ -221,7 +230,8 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
         .with_summary(Summary { operation: change.operation.clone(), additional_properties: properties })
         .with_schema_id(metadata.current_schema_id())
         .build();
-    let location = table.metadata_location_result().map_err(LakeError::iceberg(context("metadata location")))?;
+    let location =
+        table.metadata_location_result().map_err(LakeError::iceberg(context("metadata location")))?;
     let built = metadata
         .clone()
         .into_builder(Some(location.to_string()))
@@ -281,10 +291,9 @@ fn seq(entry: &ManifestEntry) -> Result<i64, LakeError> {
 }
 
 fn spec_of(metadata: &TableMetadata, spec_id: i32) -> Result<iceberg::spec::PartitionSpecRef, LakeError> {
-    metadata
-        .partition_spec_by_id(spec_id)
-        .cloned()
-        .ok_or_else(|| LakeError::Unsupported(format!("partition spec {spec_id} is not in the table metadata")))
+    metadata.partition_spec_by_id(spec_id).cloned().ok_or_else(|| {
+        LakeError::Unsupported(format!("partition spec {spec_id} is not in the table metadata"))
+    })
 }
 
 fn unique_snapshot_id(metadata: &TableMetadata) -> i64 {

@@ -48,6 +48,8 @@ pub struct CompactReport {
     pub manifests_before: usize,
     pub manifests_merged: bool,
     pub snapshot_id: Option<i64>,
+    /// Commit attempts (more than 1 when the commit was rebased onto a racing writer).
+    pub attempts: u32,
 }
 
 impl Lake {
@@ -61,8 +63,10 @@ impl Lake {
         for file in live.into_iter().filter(|f| f.entry.file_size_in_bytes() < small) {
             by_partition.entry((file.spec_id, file.partition_path.clone())).or_default().push(file);
         }
-        let groups: Vec<Vec<LiveFile>> =
-            by_partition.into_values().filter(|files| files.len() >= options.min_input_files.max(2)).collect();
+        let groups: Vec<Vec<LiveFile>> = by_partition
+            .into_values()
+            .filter(|files| files.len() >= options.min_input_files.max(2))
+            .collect();
         let mut report = CompactReport {
             groups: groups
                 .iter()
@@ -97,27 +101,22 @@ impl Lake {
         let commit_id = format!("compact-{}", uuid::Uuid::now_v7());
         let mut change = SnapshotChange::new(Operation::Replace, commit_id);
         change.add = written.files;
+        let inputs_len = inputs.len();
         change.remove = FileSelection::Paths(inputs);
         change.merge_manifests = report.manifests_merged;
         let committed = self.commit_change(table, &change).await?;
         tracing::info!(
             table = %table.identifier(),
             partitions = report.groups.len(),
-            files_in = change_len(&change),
+            files_in = inputs_len,
             files_out = report.output_files,
             snapshot = committed.snapshot_id,
             attempts = committed.attempts,
             "compacted"
         );
         report.snapshot_id = Some(committed.snapshot_id);
+        report.attempts = committed.attempts;
         Ok(report)
-    }
-}
-
-fn change_len(change: &SnapshotChange) -> usize {
-    match &change.remove {
-        FileSelection::Paths(p) => p.len(),
-        _ => 0,
     }
 }
 
@@ -157,12 +156,8 @@ async fn read_files(
         .map_err(LakeError::iceberg(context.clone()))?
         .try_filter(move |task| futures::future::ready(paths.contains(&task.data_file_path)))
         .boxed();
-    let stream = table
-        .reader_builder()
-        .build()
-        .read(tasks)
-        .map_err(LakeError::iceberg(context.clone()))?
-        .stream();
+    let stream =
+        table.reader_builder().build().read(tasks).map_err(LakeError::iceberg(context.clone()))?.stream();
     let batches: Vec<arrow_array::RecordBatch> =
         stream.try_collect().await.map_err(LakeError::iceberg(context.clone()))?;
     // The writer wants the table's schema exactly (field ids in the metadata).

@@ -36,7 +36,11 @@ pub struct ExpireReport {
 
 impl Lake {
     /// Expires old snapshots of `table` and deletes the files no kept snapshot references.
-    pub async fn expire_snapshots(&self, table: &Table, options: &ExpireOptions) -> Result<ExpireReport, LakeError> {
+    pub async fn expire_snapshots(
+        &self,
+        table: &Table,
+        options: &ExpireOptions,
+    ) -> Result<ExpireReport, LakeError> {
         let mut table = table.clone();
         for attempt in 1..=crate::COMMIT_ATTEMPTS {
             let (expired, kept) = split(&table, options);

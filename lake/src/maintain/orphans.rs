@@ -36,7 +36,11 @@ pub struct OrphanReport {
 
 impl Lake {
     /// Finds (and unless `dry_run`, deletes) the table's orphan files.
-    pub async fn clean_orphans(&self, table: &Table, options: &OrphanOptions) -> Result<OrphanReport, LakeError> {
+    pub async fn clean_orphans(
+        &self,
+        table: &Table,
+        options: &OrphanOptions,
+    ) -> Result<OrphanReport, LakeError> {
         let metadata = table.metadata();
         let root = local_path(metadata.location())?;
         let snapshots: Vec<_> = metadata.snapshots().cloned().collect();
@@ -58,7 +62,8 @@ impl Lake {
             if keep.contains(&file) || file.file_name().is_some_and(|n| n == "version-hint.text") {
                 continue;
             }
-            let modified = std::fs::metadata(&file).and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now());
+            let modified =
+                std::fs::metadata(&file).and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now());
             if modified > cutoff {
                 report.too_young += 1;
                 continue;

@@ -30,7 +30,11 @@ impl std::str::FromStr for OutputFormat {
 }
 
 /// Writes `batches` to `out` in `format`.
-pub fn write_batches(out: &mut dyn Write, batches: &[RecordBatch], format: OutputFormat) -> Result<(), TransformError> {
+pub fn write_batches(
+    out: &mut dyn Write,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+) -> Result<(), TransformError> {
     let io = |e: std::io::Error| TransformError::Sql(format!("write output: {e}"));
     match format {
         OutputFormat::Table => {
@@ -46,7 +50,9 @@ pub fn write_batches(out: &mut dyn Write, batches: &[RecordBatch], format: Outpu
         }
         OutputFormat::Json => {
             let mut writer = LineDelimitedWriter::new(out);
-            writer.write_batches(&batches.iter().collect::<Vec<_>>()).map_err(|e| TransformError::Sql(format!("write json: {e}")))?;
+            writer
+                .write_batches(&batches.iter().collect::<Vec<_>>())
+                .map_err(|e| TransformError::Sql(format!("write json: {e}")))?;
             writer.finish().map_err(|e| TransformError::Sql(format!("write json: {e}")))?;
         }
     }

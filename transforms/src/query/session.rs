@@ -51,8 +51,12 @@ pub async fn run_query(lake: &Lake, sql: &str) -> Result<QueryResult, TransformE
 /// DataFusion's "DDL not supported" and friends, said plainly.
 fn refusal(error: datafusion::error::DataFusionError) -> TransformError {
     let text = error.to_string();
-    if text.contains("not supported") && (text.contains("DDL") || text.contains("DML") || text.contains("Statement")) {
-        TransformError::Sql(format!("only queries are allowed here (the lake is written by ingot itself): {text}"))
+    if text.contains("not supported")
+        && (text.contains("DDL") || text.contains("DML") || text.contains("Statement"))
+    {
+        TransformError::Sql(format!(
+            "only queries are allowed here (the lake is written by ingot itself): {text}"
+        ))
     } else {
         TransformError::DataFusion(error)
     }

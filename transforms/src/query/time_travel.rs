@@ -36,9 +36,8 @@ pub fn rewrite_time_travel(sql: &str) -> Result<(String, Vec<TimeTravelRef>), Tr
             i += 1;
             continue;
         };
-        let (table, name_tokens) = table_before(&tokens, i).ok_or_else(|| {
-            TransformError::Sql("`FOR … AS OF` must follow a table name".into())
-        })?;
+        let (table, name_tokens) = table_before(&tokens, i)
+            .ok_or_else(|| TransformError::Sql("`FOR … AS OF` must follow a table name".into()))?;
         let (as_of, next) = period_value(&tokens, after_of, kind)?;
         // Drop the table name (and the whitespace between it and FOR) already emitted.
         let emitted_ws = tokens[..i].iter().rev().take_while(|t| matches!(t, Token::Whitespace(_))).count();
@@ -47,10 +46,20 @@ pub fn rewrite_time_travel(sql: &str) -> Result<(String, Vec<TimeTravelRef>), Tr
             AsOf::Version(v) => format!("{table}@v{v}"),
             AsOf::Timestamp(t) => format!("{table}@t{}", t.timestamp_micros()),
         };
-        out.push(Token::Word(Word { value: alias_table.clone(), quote_style: Some('"'), keyword: Keyword::NoKeyword }).to_string());
+        out.push(
+            Token::Word(Word {
+                value: alias_table.clone(),
+                quote_style: Some('"'),
+                keyword: Keyword::NoKeyword,
+            })
+            .to_string(),
+        );
         if !has_alias(&tokens, next) {
             let short = table.rsplit('.').next().unwrap_or(&table).to_string();
-            out.push(format!(" AS {}", Token::Word(Word { value: short, quote_style: Some('"'), keyword: Keyword::NoKeyword })));
+            out.push(format!(
+                " AS {}",
+                Token::Word(Word { value: short, quote_style: Some('"'), keyword: Keyword::NoKeyword })
+            ));
         }
         refs.push(TimeTravelRef { table, as_of, alias_table });
         i = next;
@@ -122,10 +131,9 @@ fn period_value(tokens: &[Token], at: usize, kind: Period) -> Result<(AsOf, usiz
     let at = next_solid(tokens, at).ok_or_else(|| TransformError::Sql("`AS OF` needs a value".into()))?;
     match kind {
         Period::Version => match &tokens[at] {
-            Token::Number(n, _) => n
-                .parse::<i64>()
-                .map(|v| (AsOf::Version(v), at + 1))
-                .map_err(|_| TransformError::Sql(format!("`FOR VERSION AS OF {n}`: a snapshot id is an integer"))),
+            Token::Number(n, _) => n.parse::<i64>().map(|v| (AsOf::Version(v), at + 1)).map_err(|_| {
+                TransformError::Sql(format!("`FOR VERSION AS OF {n}`: a snapshot id is an integer"))
+            }),
             other => Err(TransformError::Sql(format!(
                 "`FOR VERSION AS OF` takes a snapshot id (an integer), found `{other}`"
             ))),
@@ -136,7 +144,11 @@ fn period_value(tokens: &[Token], at: usize, kind: Period) -> Result<(AsOf, usiz
                     let lit = next_solid(tokens, at + 1);
                     match lit.map(|j| (j, &tokens[j])) {
                         Some((j, Token::SingleQuotedString(s))) => (j, s.clone()),
-                        _ => return Err(TransformError::Sql("`TIMESTAMP` must be followed by a quoted literal".into())),
+                        _ => {
+                            return Err(TransformError::Sql(
+                                "`TIMESTAMP` must be followed by a quoted literal".into(),
+                            ));
+                        }
                     }
                 }
                 Token::SingleQuotedString(s) => (at, s.clone()),
@@ -154,7 +166,9 @@ fn period_value(tokens: &[Token], at: usize, kind: Period) -> Result<(AsOf, usiz
 /// Whether the relation at `i` already has an alias (`AS x` or a bare identifier).
 fn has_alias(tokens: &[Token], i: usize) -> bool {
     match next_solid(tokens, i).map(|j| &tokens[j]) {
-        Some(Token::Word(w)) => w.keyword == Keyword::AS || w.keyword == Keyword::NoKeyword || w.quote_style.is_some(),
+        Some(Token::Word(w)) => {
+            w.keyword == Keyword::AS || w.keyword == Keyword::NoKeyword || w.quote_style.is_some()
+        }
         _ => false,
     }
 }
@@ -185,10 +199,13 @@ pub fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, TransformError> {
     match zone {
         None => Ok(naive.and_utc()),
         Some(zone) => {
-            let offset = DateTime::parse_from_str(&format!("2000-01-01 00:00:00 {zone}"), "%Y-%m-%d %H:%M:%S %:z")
-                .map_err(|_| TransformError::Sql(format!("timestamp '{text}': zone `{zone}` is not UTC or ±hh:mm")))?
-                .offset()
-                .to_owned();
+            let offset =
+                DateTime::parse_from_str(&format!("2000-01-01 00:00:00 {zone}"), "%Y-%m-%d %H:%M:%S %:z")
+                    .map_err(|_| {
+                        TransformError::Sql(format!("timestamp '{text}': zone `{zone}` is not UTC or ±hh:mm"))
+                    })?
+                    .offset()
+                    .to_owned();
             Ok((naive - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc())
         }
     }
@@ -225,7 +242,12 @@ mod tests {
     #[test]
     fn timestamp_literals() {
         let at = Utc.with_ymd_and_hms(2026, 11, 20, 18, 0, 0).unwrap();
-        for text in ["2026-11-20 18:00:00 UTC", "2026-11-20 18:00:00", "2026-11-20T18:00:00Z", "2026-11-20 19:00:00 +01:00"] {
+        for text in [
+            "2026-11-20 18:00:00 UTC",
+            "2026-11-20 18:00:00",
+            "2026-11-20T18:00:00Z",
+            "2026-11-20 19:00:00 +01:00",
+        ] {
             assert_eq!(parse_timestamp(text).unwrap(), at, "{text}");
         }
         assert!(parse_timestamp("yesterday").is_err());

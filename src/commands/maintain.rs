@@ -1,0 +1,79 @@
+//! `ingot maintain compact|expire|clean-orphans [<table>] [--dry-run]`.
+
+use ingot_lake::Lake;
+
+use super::CliError;
+use crate::cli::{MaintainArgs, MaintainKind};
+use crate::config::Config;
+
+pub async fn maintain(config: &Config, args: &MaintainArgs) -> Result<(), CliError> {
+    let lake = Lake::open(&config.catalog).await?;
+    let mut settings = config.maintenance.clone();
+    let (table, dry_run) = match &args.which {
+        MaintainKind::Compact { table, dry_run, min_files, target_bytes } => {
+            settings.compact_min_files = min_files.unwrap_or(settings.compact_min_files);
+            settings.compact_target_bytes = target_bytes.or(settings.compact_target_bytes);
+            (table, *dry_run)
+        }
+        MaintainKind::Expire { table, dry_run, older_than, retain_last } => {
+            settings.expire_older_than = older_than.map(Into::into).unwrap_or(settings.expire_older_than);
+            settings.retain_last = retain_last.unwrap_or(settings.retain_last);
+            (table, *dry_run)
+        }
+        MaintainKind::CleanOrphans { table, dry_run, older_than } => {
+            settings.orphan_older_than = older_than.map(Into::into).unwrap_or(settings.orphan_older_than);
+            (table, *dry_run)
+        }
+    };
+    let verb = if dry_run { "would" } else { "did" };
+    for ident in settings.tables(&lake, table.as_deref()).await? {
+        let loaded = lake.load(&ident).await?;
+        match &args.which {
+            MaintainKind::Compact { .. } => {
+                let report = lake.compact(&loaded, &settings.compact_options(dry_run)).await?;
+                let files: usize = report.groups.iter().map(|g| g.input_files).sum();
+                println!(
+                    "{ident}: {verb} compact {files} files in {} partitions into {} files{}",
+                    report.groups.len(),
+                    if dry_run { "fewer".to_string() } else { report.output_files.to_string() },
+                    if report.manifests_merged {
+                        format!("; merge {} manifests", report.manifests_before)
+                    } else {
+                        String::new()
+                    }
+                );
+                for group in &report.groups {
+                    println!(
+                        "  {:<40} {:>6} files {:>12} bytes {:>10} rows",
+                        group.partition, group.input_files, group.input_bytes, group.rows
+                    );
+                }
+            }
+            MaintainKind::Expire { .. } => {
+                let report = lake.expire_snapshots(&loaded, &settings.expire_options(dry_run)).await?;
+                println!(
+                    "{ident}: {verb} expire {} snapshots (keeping {}) and delete {} files",
+                    report.expired_snapshots.len(),
+                    report.kept_snapshots,
+                    report.deleted_files.len()
+                );
+                if dry_run {
+                    report.deleted_files.iter().for_each(|f| println!("  {f}"));
+                }
+            }
+            MaintainKind::CleanOrphans { .. } => {
+                let report = lake.clean_orphans(&loaded, &settings.orphan_options(dry_run)).await?;
+                println!(
+                    "{ident}: {verb} delete {} orphan files of {} scanned ({} unreferenced but younger than the safety age)",
+                    report.orphans.len(),
+                    report.scanned_files,
+                    report.too_young
+                );
+                if dry_run {
+                    report.orphans.iter().for_each(|f| println!("  {f}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}

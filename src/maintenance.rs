@@ -1,0 +1,128 @@
+//! Table maintenance as config describes it: what `ingot maintain` runs once and what
+//! `ingot run` runs on a schedule.
+
+use std::time::Duration;
+
+use ingot_lake::{CompactOptions, ExpireOptions, Lake, LakeError, OrphanOptions, TableIdent, parse_ident};
+use serde::Deserialize;
+
+/// `[maintenance]`: how tables are compacted and cleaned.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// How often `ingot run` compacts, expires and cleans every table; `0s` turns it off.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Tables to maintain (`namespace.table`); empty means every table in the catalog.
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// A partition is compacted once it has this many small files.
+    #[serde(default = "default_min_files")]
+    pub compact_min_files: usize,
+    /// Size of compacted files in bytes; a table's `write.target-file-size-bytes` wins.
+    #[serde(default)]
+    pub compact_target_bytes: Option<u64>,
+    /// Snapshots older than this are expired — the audit horizon for time travel.
+    #[serde(default = "default_expire_after", with = "humantime_serde")]
+    pub expire_older_than: Duration,
+    /// The newest this many snapshots are kept whatever their age.
+    #[serde(default = "default_retain_last")]
+    pub retain_last: usize,
+    /// Unreferenced files younger than this are never deleted (writers in flight).
+    #[serde(default = "default_orphan_age", with = "humantime_serde")]
+    pub orphan_older_than: Duration,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_min_files() -> usize {
+    CompactOptions::default().min_input_files
+}
+fn default_expire_after() -> Duration {
+    ExpireOptions::default().older_than
+}
+fn default_retain_last() -> usize {
+    ExpireOptions::default().retain_last
+}
+fn default_orphan_age() -> Duration {
+    OrphanOptions::default().older_than
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_interval(),
+            tables: Vec::new(),
+            compact_min_files: default_min_files(),
+            compact_target_bytes: None,
+            expire_older_than: default_expire_after(),
+            retain_last: default_retain_last(),
+            orphan_older_than: default_orphan_age(),
+        }
+    }
+}
+
+impl MaintenanceConfig {
+    pub fn compact_options(&self, dry_run: bool) -> CompactOptions {
+        CompactOptions {
+            target_bytes: self.compact_target_bytes,
+            min_input_files: self.compact_min_files,
+            dry_run,
+        }
+    }
+    pub fn expire_options(&self, dry_run: bool) -> ExpireOptions {
+        ExpireOptions { older_than: self.expire_older_than, retain_last: self.retain_last, dry_run }
+    }
+    pub fn orphan_options(&self, dry_run: bool) -> OrphanOptions {
+        OrphanOptions { older_than: self.orphan_older_than, dry_run }
+    }
+
+    /// The tables to maintain: `only` if given, else the configured list, else all.
+    pub async fn tables(&self, lake: &Lake, only: Option<&str>) -> Result<Vec<TableIdent>, LakeError> {
+        match only {
+            Some(name) => Ok(vec![parse_ident(name)?]),
+            None if !self.tables.is_empty() => self.tables.iter().map(|t| parse_ident(t)).collect(),
+            None => lake.list_tables().await,
+        }
+    }
+}
+
+/// Runs compaction, expiry and orphan cleanup on every table each `interval`, until the
+/// future is dropped. A failure is logged and tried again next round; it never stops ingest.
+pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig) {
+    if config.interval.is_zero() {
+        return;
+    }
+    let mut tick = tokio::time::interval(config.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate; start one interval in
+    loop {
+        tick.tick().await;
+        if let Err(e) = maintain_all(&lake, &config).await {
+            tracing::warn!(error = %e, "scheduled maintenance failed; trying again next interval");
+        }
+    }
+}
+
+async fn maintain_all(lake: &Lake, config: &MaintenanceConfig) -> Result<(), LakeError> {
+    for ident in config.tables(lake, None).await? {
+        let table = lake.load(&ident).await?;
+        let compacted = lake.compact(&table, &config.compact_options(false)).await;
+        if let Err(e) = &compacted {
+            tracing::warn!(table = %ident, error = %e, "compaction failed");
+        }
+        let table = lake.load(&ident).await?;
+        let expired = lake.expire_snapshots(&table, &config.expire_options(false)).await?;
+        let table = lake.load(&ident).await?;
+        let orphans = lake.clean_orphans(&table, &config.orphan_options(false)).await?;
+        tracing::info!(
+            table = %ident,
+            compacted_partitions = compacted.map(|r| r.groups.len()).unwrap_or(0),
+            expired_snapshots = expired.expired_snapshots.len(),
+            deleted_files = expired.deleted_files.len() + orphans.orphans.len(),
+            "maintained"
+        );
+    }
+    Ok(())
+}
