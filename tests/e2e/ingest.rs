@@ -229,3 +229,40 @@ async fn crash_between_quarantine_and_bronze_commits_loses_and_repeats_nothing()
     ws.ingot(&["run", "--until-caught-up"]);
     assert_orders_hold_each_offset_once(&ws, produced).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scheduled_compaction_during_ingest_keeps_exactly_once() {
+    let broker = Broker::start();
+    let topics = format!("{ORDERS_TOPIC}\n[maintenance]\ninterval = \"1s\"\ncompact_min_files = 2\n");
+    let ws = Workspace::new(&broker, &demo_contracts(), 150, &topics);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "200"]);
+    let mut service = ws.spawn_with_env(&["run"], &[]);
+    let out = ws.ingot(&["produce", "--topic", "orders", "--count", "2800", "--rate", "700", "--seed", "7"]);
+    assert!(out.contains("2800"), "{out}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let lake = ingot_lake::Lake::open(&ws.catalog()).await.unwrap();
+    let ident = ingot_lake::parse_ident("bronze.orders").unwrap();
+    loop {
+        let table = lake.load(&ident).await.unwrap();
+        let compacted = table.metadata().snapshots().any(|s| s.summary().operation.as_str() == "replace");
+        let rows = row_count(&ws.rows("bronze.orders").await) + row_count(&ws.rows("ingot.quarantine").await);
+        if compacted && rows == 3000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no compaction or rows missing: {rows} rows, compacted {compacted}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    service.kill().unwrap();
+    service.wait().unwrap();
+    // A fresh consumer group has no Kafka offsets: it resumes only from what the table says,
+    // which after a compaction is the offsets the replace snapshot carries.
+    let status = ws
+        .spawn_with_env(&["run", "--until-caught-up"], &[("INGOT_KAFKA__GROUP_ID", "fresh")])
+        .wait()
+        .unwrap();
+    assert!(status.success());
+    assert_orders_hold_each_offset_once(&ws, 3000).await;
+}

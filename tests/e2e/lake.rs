@@ -10,8 +10,9 @@ use arrow_array::types::{Int64Type, TimestampMicrosecondType};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use ingot_lake::{
-    COMMIT_ID_PROPERTY, CompactOptions, ExpireOptions, Lake, OnConflict, OrphanOptions, Overwrite, Replaced,
-    Table, TableSpec, parse_ident, read_table, table_arrow_schema, write_data_files,
+    COMMIT_ID_PROPERTY, CompactOptions, ExpireOptions, Lake, OFFSETS_PROPERTY, OnConflict, OrphanOptions,
+    Overwrite, Replaced, SourceOffsets, Table, TableSpec, parse_ident, read_table, table_arrow_schema,
+    write_data_files,
 };
 
 use crate::harness::*;
@@ -49,10 +50,17 @@ fn batch(table: &Table, rows: &[Row]) -> RecordBatch {
 }
 
 /// An append through ingot's ingest path (iceberg-rust's fast append, pinned).
+/// Each append records source offsets as ingest does: partition 0 up to its last id + 1.
 async fn append(lake: &Lake, name: &str, rows: &[Row]) -> Table {
     let table = lake.load(&parse_ident(name).unwrap()).await.unwrap();
     let files = write_data_files(&table, &[batch(&table, rows)]).await.unwrap();
-    let summary = [(COMMIT_ID_PROPERTY.to_string(), format!("append-{}", uuid_like()))].into();
+    let mut offsets = SourceOffsets::of_table(&table).unwrap();
+    offsets.advance("events", 0, rows.iter().map(|r| r.0).max().unwrap_or(0) + 1);
+    let summary = [
+        (COMMIT_ID_PROPERTY.to_string(), format!("append-{}", uuid_like())),
+        (OFFSETS_PROPERTY.to_string(), offsets.to_json()),
+    ]
+    .into();
     lake.commit_append(&table, files, summary).await.unwrap()
 }
 
@@ -211,6 +219,11 @@ async fn compaction_keeps_every_row_and_an_append_that_raced_it() {
     let files: usize = summary(&after, "total-data-files").parse().unwrap();
     assert!(files <= 3, "200 small files + 1 raced → {files}");
     assert_eq!(summary(&after, "total-records"), "2010");
+    assert_eq!(
+        SourceOffsets::of_table(&after).unwrap().next("events", 0),
+        Some(5010),
+        "a replace carries the source offsets of the append it was rebased onto"
+    );
 
     let mut expected = all.clone();
     expected.extend(raced);

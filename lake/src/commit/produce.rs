@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{FileSelection, SnapshotChange};
 use crate::LakeError;
+use crate::offsets::OFFSETS_PROPERTY;
 
 /// A live data file of a snapshot, with what an EXISTING or DELETED entry must preserve.
 #[derive(Debug, Clone)]
@@ -201,6 +202,15 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
     }
 
     let mut properties = change.properties.clone();
+    if change.operation == Operation::Replace {
+        // Same rows, so the same source positions: a replace carries its parent's offsets,
+        // or ingest (which reads them from the current snapshot) would start over.
+        if let Some(offsets) =
+            metadata.current_snapshot().and_then(|s| s.summary().additional_properties.get(OFFSETS_PROPERTY))
+        {
+            properties.entry(OFFSETS_PROPERTY.to_string()).or_insert_with(|| offsets.clone());
+        }
+    }
     properties.extend(summary.build());
     properties.extend(totals.properties());
     let list_path = format!(
