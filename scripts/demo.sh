@@ -21,3 +21,10 @@ echo
 ingot tables
 echo
 ingot snapshots bronze.orders
+echo
+# The same question, asked of the table as it is now and as of its first snapshot.
+FIRST=$(ingot snapshots bronze.orders | awk 'NR==2 {print $1}')
+ingot query "SELECT currency, count(*) AS orders FROM bronze.orders GROUP BY currency ORDER BY currency"
+ingot query "SELECT count(*) AS orders_in_first_snapshot FROM bronze.orders FOR VERSION AS OF $FIRST"
+echo
+ingot maintain compact --dry-run

@@ -32,16 +32,25 @@ pub async fn maintain(config: &Config, args: &MaintainArgs) -> Result<(), CliErr
             MaintainKind::Compact { .. } => {
                 let report = lake.compact(&loaded, &settings.compact_options(dry_run)).await?;
                 let files: usize = report.groups.iter().map(|g| g.input_files).sum();
-                println!(
-                    "{ident}: {verb} compact {files} files in {} partitions into {} files{}",
-                    report.groups.len(),
-                    if dry_run { "fewer".to_string() } else { report.output_files.to_string() },
-                    if report.manifests_merged {
-                        format!("; merge {} manifests", report.manifests_before)
-                    } else {
-                        String::new()
-                    }
-                );
+                let merge = if report.manifests_merged {
+                    format!("; merge {} manifests", report.manifests_before)
+                } else {
+                    String::new()
+                };
+                if report.groups.is_empty() {
+                    println!("{ident}: no partition has {} small files{merge}", settings.compact_min_files);
+                } else if dry_run {
+                    println!(
+                        "{ident}: would compact {files} files in {} partitions{merge}",
+                        report.groups.len()
+                    );
+                } else {
+                    println!(
+                        "{ident}: compacted {files} files in {} partitions into {} files{merge}",
+                        report.groups.len(),
+                        report.output_files
+                    );
+                }
                 for group in &report.groups {
                     println!(
                         "  {:<40} {:>6} files {:>12} bytes {:>10} rows",
