@@ -108,6 +108,16 @@ fn rows(ids: std::ops::Range<i64>, day: i64, factor: i64) -> Vec<Row> {
     ids.map(|id| (id, day, id * factor)).collect()
 }
 
+/// Overwrite of the partitions the new rows fall in.
+fn overwrite_written(commit_id: impl Into<String>, on_conflict: OnConflict) -> Overwrite {
+    Overwrite {
+        replaced: Replaced::PartitionsWritten { also: HashSet::new() },
+        commit_id: commit_id.into(),
+        properties: Default::default(),
+        on_conflict,
+    }
+}
+
 fn summary(table: &Table, key: &str) -> String {
     let snapshot = table.metadata().current_snapshot().unwrap();
     snapshot
@@ -248,12 +258,8 @@ async fn race_two_writers(ws: &Workspace) {
             for round in 0..8 {
                 let day = first_day + round * 2;
                 let table = lake.load(&parse_ident(name).unwrap()).await.unwrap();
-                let request = Overwrite {
-                    replaced: Replaced::PartitionsWritten { also: HashSet::new() },
-                    commit_id: format!("writer-{first_day}-{round}"),
-                    properties: Default::default(),
-                    on_conflict: OnConflict::RebaseIfUntouched,
-                };
+                let request =
+                    overwrite_written(format!("writer-{first_day}-{round}"), OnConflict::RebaseIfUntouched);
                 let rows = rows(day * 1000..day * 1000 + 20, day, 1);
                 attempts += lake.overwrite(&table, &[batch(&table, &rows)], &request).await.unwrap().attempts;
             }
@@ -306,12 +312,7 @@ async fn expire_and_clean_keep_live_files_and_drop_the_rest() {
         append(&lake, name, &rows(i * 10..i * 10 + 10, i % 3, 1)).await;
     }
     let table = lake.load(&parse_ident(name).unwrap()).await.unwrap();
-    let request = Overwrite {
-        replaced: Replaced::PartitionsWritten { also: HashSet::new() },
-        commit_id: "rewrite-day0".into(),
-        properties: Default::default(),
-        on_conflict: OnConflict::Fail,
-    };
+    let request = overwrite_written("rewrite-day0", OnConflict::Fail);
     lake.overwrite(&table, &[batch(&table, &rows(0..5, 0, 2))], &request).await.unwrap();
     let table = lake.load(&parse_ident(name).unwrap()).await.unwrap();
     let expected = ours(&lake, name, None).await;
@@ -410,12 +411,7 @@ async fn a_commit_whose_answer_was_lost_is_found_not_repeated() {
     let table = append(&lake, name, &rows(0..10, 0, 1)).await;
     let snapshots_before = table.metadata().snapshots().len();
     lake.lose_next_commit_answers(1);
-    let request = Overwrite {
-        replaced: Replaced::PartitionsWritten { also: HashSet::new() },
-        commit_id: "answer-lost".into(),
-        properties: Default::default(),
-        on_conflict: OnConflict::RebaseIfUntouched,
-    };
+    let request = overwrite_written("answer-lost", OnConflict::RebaseIfUntouched);
     let committed = lake.overwrite(&table, &[batch(&table, &rows(0..4, 0, 5))], &request).await.unwrap();
     assert_eq!(committed.attempts, 1, "settled from the history, not retried");
     let table = lake.load(table.identifier()).await.unwrap();
