@@ -44,6 +44,8 @@ pub enum Command {
         #[arg(long, default_value = "table")]
         format: ingot_transforms::query::OutputFormat,
     },
+    /// Run the silver and gold transforms once (all, or the one writing <table>).
+    Transform { table: Option<String> },
     /// Compact small files, expire old snapshots, delete orphan files.
     Maintain(MaintainArgs),
     /// Measure throughput: the pipeline alone, or end to end against the broker.

@@ -10,12 +10,15 @@ use ingot_ingest::{IngestConfig, KafkaConfig, TopicConfig};
 use ingot_lake::CatalogConfig;
 use serde::Deserialize;
 
+use ingot_transforms::{ScheduleConfig, TransformConfig};
+
 use crate::maintenance::MaintenanceConfig;
 
 const ENV_PREFIX: &str = "INGOT_";
 /// Top-level config keys; other `INGOT_…` variables (`INGOT_LOG`, `INGOT_CONFIG`, the test
 /// scripts' own) are not config overrides.
-const SECTIONS: [&str; 6] = ["catalog", "kafka", "ingest", "contracts", "topics", "maintenance"];
+const SECTIONS: [&str; 8] =
+    ["catalog", "kafka", "ingest", "contracts", "topics", "maintenance", "transform", "transforms"];
 
 /// All of ingot's settings.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -33,6 +36,12 @@ pub struct Config {
     pub topics: Vec<TopicConfig>,
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    /// When `ingot run` runs the transforms.
+    #[serde(default)]
+    pub transform: ScheduleConfig,
+    /// Silver and gold tables, each from a SQL file.
+    #[serde(default)]
+    pub transforms: Vec<TransformConfig>,
 }
 
 /// Where the `.proto` contracts live.
@@ -109,6 +118,9 @@ impl Config {
     fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
         self.contracts.dir = resolve(&self.contracts.dir);
+        for transform in &mut self.transforms {
+            transform.sql = resolve(&transform.sql);
+        }
         if let Some(path) = self.catalog.uri.strip_prefix("sqlite://") {
             self.catalog.uri = format!("sqlite://{}", resolve(Path::new(path)).display());
         }

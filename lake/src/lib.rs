@@ -8,6 +8,8 @@
 mod catalog;
 mod commit;
 mod error;
+mod failpoint;
+mod incremental;
 mod maintain;
 mod offsets;
 mod overwrite;
@@ -20,9 +22,11 @@ mod write;
 pub use catalog::{CatalogConfig, Lake, parse_ident};
 pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, SnapshotChange};
 pub use error::LakeError;
+pub use failpoint::failpoint;
+pub use incremental::{AddedFiles, files_added_since};
 pub use maintain::{
     CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, ExpireOptions, ExpireReport, OrphanOptions,
-    OrphanReport,
+    OrphanReport, read_files,
 };
 pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_commit};
 pub use overwrite::{Overwrite, Replaced, partition_paths};

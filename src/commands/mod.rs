@@ -6,6 +6,7 @@ mod produce;
 mod query;
 mod run;
 mod tables;
+mod transform;
 
 use std::path::Path;
 
@@ -39,6 +40,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Tables => tables::tables(&config).await,
         Command::Snapshots { table } => tables::snapshots(&config, &table).await,
         Command::Query { sql, format } => query::query(&config, &sql, format).await,
+        Command::Transform { table } => transform::transform(&config, table.as_deref()).await,
         Command::Maintain(args) => maintain::maintain(&config, &args).await,
         Command::Bench(args) => match args.which {
             BenchKind::Pipeline { events, flush_rows } => bench::pipeline(&config, events, flush_rows).await,

@@ -14,13 +14,16 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     let maintenance =
         tokio::spawn(crate::maintenance::run_scheduled(lake.clone(), config.maintenance.clone()));
     let pipeline = Pipeline::prepare(
-        lake,
+        lake.clone(),
         &registry,
         config.kafka.clone(),
         config.ingest.clone(),
         config.topics.clone(),
     )
     .await?;
+    // After `prepare`, which creates the quarantine table the transforms write to.
+    let transforms = (!until_caught_up)
+        .then(|| tokio::spawn(super::transform::run_scheduled(lake.clone(), config.clone())));
     let mode = if until_caught_up { RunMode::UntilCaughtUp } else { RunMode::Service };
     let shutdown = async {
         shutdown_signal().await;
@@ -28,8 +31,14 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     };
     let report = pipeline.run(mode, shutdown).await;
     maintenance.abort();
+    if let Some(transforms) = transforms {
+        transforms.abort();
+    }
     let report = report?;
     print_report(&report);
+    if until_caught_up && !config.transforms.is_empty() {
+        super::transform::transform(config, None).await?;
+    }
     Ok(())
 }
 

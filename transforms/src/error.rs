@@ -14,6 +14,17 @@ pub enum TransformError {
 }
 
 impl TransformError {
+    /// Prefixes SQL errors with the transform's table, so the message says which file failed.
+    pub(crate) fn context(self, table: &str) -> Self {
+        match self {
+            TransformError::Sql(m) if !m.contains(table) => {
+                TransformError::Sql(format!("transform {table}: {m}"))
+            }
+            TransformError::DataFusion(e) => TransformError::Sql(format!("transform {table}: {e}")),
+            other => other,
+        }
+    }
+
     pub fn retryable(&self) -> bool {
         match self {
             TransformError::Lake(e) => e.retryable(),

@@ -1,7 +1,19 @@
-//! DataFusion over the lake's tables: SQL queries (with Trino's time-travel syntax) pinned
-//! to exact snapshots. Silver and gold transforms build on the same session.
+//! DataFusion over the lake's tables: SQL queries (with Trino's time-travel syntax) pinned to
+//! exact snapshots, and the incremental silver and gold transforms built from `sql/`.
 
+mod config;
 mod error;
+mod gold;
+mod lake_session;
+mod progress;
 pub mod query;
+mod rows;
+mod run;
+mod silver;
 
+pub use config::{Kind, ScheduleConfig, TransformConfig};
 pub use error::TransformError;
+pub use lake_session::{collect, lake_session, memory_table, replace_table};
+pub use progress::{Progress, SOURCE_SNAPSHOTS_PROPERTY, WATERMARK_PROPERTY};
+pub use run::{TransformReport, run_transforms};
+pub use silver::RULE_COLUMN;

@@ -202,14 +202,13 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
     }
 
     let mut properties = change.properties.clone();
-    if change.operation == Operation::Replace {
-        // Same rows, so the same source positions: a replace carries its parent's offsets,
-        // or ingest (which reads them from the current snapshot) would start over.
-        if let Some(offsets) =
-            metadata.current_snapshot().and_then(|s| s.summary().additional_properties.get(OFFSETS_PROPERTY))
-        {
-            properties.entry(OFFSETS_PROPERTY.to_string()).or_insert_with(|| offsets.clone());
-        }
+    // Only ingest's appends consume Kafka; every other commit (compaction, rows written by
+    // transforms) carries its parent's offsets, or ingest — which reads them from the
+    // current snapshot — would start over.
+    if let Some(offsets) =
+        metadata.current_snapshot().and_then(|s| s.summary().additional_properties.get(OFFSETS_PROPERTY))
+    {
+        properties.entry(OFFSETS_PROPERTY.to_string()).or_insert_with(|| offsets.clone());
     }
     properties.extend(summary.build());
     properties.extend(totals.properties());

@@ -143,7 +143,7 @@ async fn manifest_count(table: &Table) -> Result<usize, LakeError> {
 
 /// Rows of exactly these files of the current snapshot, in the table's current schema
 /// (columns added after a file was written read as null).
-async fn read_files(
+pub async fn read_files(
     table: &Table,
     paths: &HashSet<String>,
 ) -> Result<Vec<arrow_array::RecordBatch>, LakeError> {

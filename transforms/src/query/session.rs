@@ -2,19 +2,17 @@
 //! pinned to its snapshot when the query starts, plus the time-travel references of the
 //! query pinned to theirs. Read-only: DDL, DML and statements are refused.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
-use datafusion::execution::context::{SQLOptions, SessionContext};
+use datafusion::execution::context::SQLOptions;
 use datafusion::sql::TableReference;
-use iceberg_datafusion::IcebergStaticTableProvider;
 use ingot_lake::{Lake, parse_ident, snapshot_as_of};
 
 use super::rewrite_time_travel;
 use crate::TransformError;
+use crate::lake_session::{lake_session, pinned};
 
 /// A query's rows and the snapshots it read.
 #[derive(Debug)]
@@ -29,23 +27,22 @@ pub struct QueryResult {
 /// Runs one read-only SQL query over the lake.
 pub async fn run_query(lake: &Lake, sql: &str) -> Result<QueryResult, TransformError> {
     let (sql, refs) = rewrite_time_travel(sql)?;
-    let ctx = SessionContext::new();
-    register_current_tables(lake, &ctx).await?;
-    let mut pinned = Vec::new();
+    let ctx = lake_session(lake).await?;
+    let mut read_at = Vec::new();
     for reference in refs {
         let table = lake.load(&parse_ident(&reference.table)?).await?;
         let snapshot_id = snapshot_as_of(&table, reference.as_of)?;
-        let provider = IcebergStaticTableProvider::try_new_from_table_snapshot(table, snapshot_id)
-            .await
-            .map_err(|e| TransformError::Sql(format!("{}: {e}", reference.table)))?;
-        ctx.register_table(TableReference::bare(reference.alias_table.clone()), Arc::new(provider))?;
-        pinned.push((reference.table, snapshot_id));
+        ctx.register_table(
+            TableReference::bare(reference.alias_table.clone()),
+            pinned(table, Some(snapshot_id)).await?,
+        )?;
+        read_at.push((reference.table, snapshot_id));
     }
     let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
     let frame = ctx.sql_with_options(&sql, options).await.map_err(refusal)?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await?;
-    Ok(QueryResult { schema, batches, pinned })
+    Ok(QueryResult { schema, batches, pinned: read_at })
 }
 
 /// DataFusion's "DDL not supported" and friends, said plainly.
@@ -60,25 +57,4 @@ fn refusal(error: datafusion::error::DataFusionError) -> TransformError {
     } else {
         TransformError::DataFusion(error)
     }
-}
-
-async fn register_current_tables(lake: &Lake, ctx: &SessionContext) -> Result<(), TransformError> {
-    let catalog = ctx.catalog("datafusion").expect("the default catalog exists");
-    let mut schemas: HashMap<String, Arc<MemorySchemaProvider>> = HashMap::new();
-    for ident in lake.list_tables().await? {
-        let namespace = ident.namespace().join(".");
-        let schema = schemas.entry(namespace.clone()).or_insert_with(|| {
-            let schema = Arc::new(MemorySchemaProvider::new());
-            catalog.register_schema(&namespace, schema.clone()).expect("memory catalog accepts schemas");
-            schema
-        });
-        let table = lake.load(&ident).await?;
-        let provider: Arc<dyn TableProvider> = Arc::new(
-            IcebergStaticTableProvider::try_new_from_table(table)
-                .await
-                .map_err(|e| TransformError::Sql(format!("{ident}: {e}")))?,
-        );
-        schema.register_table(ident.name().to_string(), provider)?;
-    }
-    Ok(())
 }

@@ -1,0 +1,85 @@
+//! A DataFusion session whose `<namespace>.<table>` names are the lake's tables, each pinned
+//! to the snapshot current when the session was made; transforms swap one input for the
+//! rows they should see.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider, TableProvider};
+use datafusion::execution::context::SessionContext;
+use iceberg_datafusion::IcebergStaticTableProvider;
+use ingot_lake::{Lake, Table};
+
+use crate::TransformError;
+
+/// A session over every lake table at its current snapshot.
+pub async fn lake_session(lake: &Lake) -> Result<SessionContext, TransformError> {
+    let ctx = SessionContext::new();
+    let catalog = ctx.catalog("datafusion").expect("the default catalog exists");
+    let mut schemas: HashMap<String, Arc<MemorySchemaProvider>> = HashMap::new();
+    for ident in lake.list_tables().await? {
+        let namespace = ident.namespace().join(".");
+        let schema = schemas.entry(namespace.clone()).or_insert_with(|| {
+            let schema = Arc::new(MemorySchemaProvider::new());
+            catalog.register_schema(&namespace, schema.clone()).expect("memory catalog accepts schemas");
+            schema
+        });
+        let table = lake.load(&ident).await?;
+        schema.register_table(ident.name().to_string(), pinned(table, None).await?)?;
+    }
+    Ok(ctx)
+}
+
+/// A provider reading `table` at `snapshot` (its current one when `None`).
+pub async fn pinned(table: Table, snapshot: Option<i64>) -> Result<Arc<dyn TableProvider>, TransformError> {
+    let name = table.identifier().to_string();
+    let provider = match snapshot {
+        Some(id) => IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await,
+        None => IcebergStaticTableProvider::try_new_from_table(table).await,
+    };
+    Ok(Arc::new(provider.map_err(|e| TransformError::Sql(format!("{name}: {e}")))?))
+}
+
+/// Makes `name` (`namespace.table`) read `provider` in this session.
+pub fn replace_table(
+    ctx: &SessionContext,
+    name: &str,
+    provider: Arc<dyn TableProvider>,
+) -> Result<(), TransformError> {
+    let (namespace, table) = name
+        .rsplit_once('.')
+        .ok_or_else(|| TransformError::Sql(format!("`{name}` is not <namespace>.<table>")))?;
+    let catalog = ctx.catalog("datafusion").expect("the default catalog exists");
+    let schema = match catalog.schema(namespace) {
+        Some(schema) => schema,
+        None => {
+            let schema: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+            catalog.register_schema(namespace, schema.clone())?;
+            schema
+        }
+    };
+    schema.deregister_table(table)?;
+    schema.register_table(table.to_string(), provider)?;
+    Ok(())
+}
+
+/// An in-memory table of `batches` (with `schema` when there are none).
+pub fn memory_table(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<Arc<dyn TableProvider>, TransformError> {
+    let batches = if batches.is_empty() { vec![] } else { vec![batches] };
+    Ok(Arc::new(MemTable::try_new(schema, batches)?))
+}
+
+/// Runs `sql` and collects its rows and schema.
+pub async fn collect(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<(SchemaRef, Vec<RecordBatch>), TransformError> {
+    let frame = ctx.sql(sql).await?;
+    let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    Ok((schema, frame.collect().await?))
+}

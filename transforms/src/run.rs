@@ -1,0 +1,96 @@
+//! Running the configured transforms: every silver table, then every gold table.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ingot_lake::{Lake, TableIdent};
+
+use crate::config::Kind;
+use crate::gold::run_gold;
+use crate::silver::run_silver;
+use crate::{TransformConfig, TransformError};
+
+/// What one transform run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransformReport {
+    pub table: String,
+    /// New input rows read.
+    pub input_rows: u64,
+    pub written_rows: u64,
+    /// Silver: rows dropped because their key was already held or came earlier in the batch.
+    pub duplicates: u64,
+    /// Silver: rows behind the watermark, quarantined as `late`.
+    pub late: u64,
+    /// Silver: rows breaking a rule of the SQL, quarantined with the rule's name.
+    pub rule_violations: u64,
+    /// Gold: days whose windows were recomputed.
+    pub windows_days: u64,
+    /// The snapshot committed, if anything was.
+    pub snapshot_id: Option<i64>,
+    pub seconds: f64,
+}
+
+impl TransformReport {
+    pub(crate) fn new(table: &str) -> Self {
+        Self { table: table.to_string(), ..Default::default() }
+    }
+}
+
+impl std::fmt::Display for TransformReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.snapshot_id {
+            None => write!(f, "{}: up to date", self.table),
+            Some(snapshot) => write!(
+                f,
+                "{}: read {} new rows, wrote {} (duplicates {}, late {}, rule violations {}, days recomputed {}) in {:.2}s → snapshot {snapshot}",
+                self.table,
+                self.input_rows,
+                self.written_rows,
+                self.duplicates,
+                self.late,
+                self.rule_violations,
+                self.windows_days,
+                self.seconds
+            ),
+        }
+    }
+}
+
+/// Runs the transforms (only `only` if given): silver tables first, then gold, each once.
+/// SQL paths are relative to `base_dir`.
+pub async fn run_transforms(
+    lake: &Lake,
+    transforms: &[TransformConfig],
+    base_dir: &Path,
+    quarantine: &TableIdent,
+    only: Option<&str>,
+) -> Result<Vec<TransformReport>, TransformError> {
+    if let Some(name) = only
+        && !transforms.iter().any(|t| t.table == name)
+    {
+        return Err(TransformError::Sql(format!("no [[transforms]] entry writes {name}")));
+    }
+    let mut reports = Vec::new();
+    for kind in [Kind::Silver, Kind::Gold] {
+        for config in transforms.iter().filter(|t| t.kind == kind && only.is_none_or(|o| o == t.table)) {
+            let path = base_dir.join(&config.sql);
+            let sql = std::fs::read_to_string(&path).map_err(|e| {
+                TransformError::Sql(format!(
+                    "transform {}: cannot read {}: {e}",
+                    config.table,
+                    path.display()
+                ))
+            })?;
+            let started = Instant::now();
+            let mut report = match kind {
+                Kind::Silver => run_silver(lake, config, &sql, quarantine).await,
+                Kind::Gold => run_gold(lake, config, &sql).await,
+            }
+            .map_err(|e| e.context(&config.table))?;
+            report.seconds = started.elapsed().as_secs_f64();
+            tracing::info!(table = %config.table, "{report}");
+            reports.push(report);
+        }
+    }
+    Ok(reports)
+}

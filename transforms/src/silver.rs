@@ -1,0 +1,304 @@
+//! A silver run: the bronze rows that arrived since the last run, through the table's SQL,
+//! then late rows and rule violations to the quarantine, duplicates dropped, the rest
+//! appended with the bronze snapshot it read up to.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_schema::{DataType, SchemaRef, TimeUnit};
+use datafusion::prelude::{col, lit};
+use datafusion::scalar::ScalarValue;
+use iceberg::spec::Operation;
+use ingot_lake::{
+    Lake, OnConflict, SnapshotChange, Table, TableIdent, TableSpec, failpoint, files_added_since,
+    find_commit, parse_ident, read_files, table_arrow_schema, write_data_files,
+};
+
+use crate::lake_session::{collect, lake_session, memory_table, pinned, replace_table};
+use crate::progress::{Progress, run_id};
+use crate::rows::{conform, event_micros, filter, iceberg_ready};
+use crate::{TransformConfig, TransformError, TransformReport};
+
+/// The column a silver SQL sets to a broken rule's name.
+pub const RULE_COLUMN: &str = "_rule_violation";
+
+pub(crate) async fn run_silver(
+    lake: &Lake,
+    config: &TransformConfig,
+    sql: &str,
+    quarantine: &TableIdent,
+) -> Result<TransformReport, TransformError> {
+    let mut report = TransformReport::new(&config.table);
+    let key = config.key.as_deref().ok_or_else(|| {
+        TransformError::Sql(format!(
+            "transform {}: a silver table needs `key` (the idempotency key)",
+            config.table
+        ))
+    })?;
+    let ident = parse_ident(&config.table)?;
+    let input = lake.load(&parse_ident(&config.input)?).await?;
+    let target = if lake.exists(&ident).await? { Some(lake.load(&ident).await?) } else { None };
+    let progress = Progress::of(target.as_ref());
+    let from = progress.sources.get(&config.input).copied();
+    let added = files_added_since(&input, from).await?;
+    let Some(up_to) = added.up_to.filter(|u| Some(*u) != from) else {
+        return Ok(report);
+    };
+    let new_rows = read_files(&input, &added.paths).await?;
+    report.input_rows = new_rows.iter().map(|b| b.num_rows() as u64).sum();
+
+    let ctx = lake_session(lake).await?;
+    let input_schema: SchemaRef = Arc::new(table_arrow_schema(&input)?);
+    replace_table(&ctx, &config.input, memory_table(input_schema, new_rows)?)?;
+    let (_, output) = collect(&ctx, sql).await?;
+    let output = iceberg_ready(output)?;
+
+    // Split: late (behind the watermark the last run left), broken rule, or candidate.
+    let mut candidates = Vec::new();
+    let mut rejected: Vec<(RecordBatch, Vec<(String, Option<String>)>)> = Vec::new();
+    let mut max_event = progress.watermark_us.unwrap_or(i64::MIN);
+    for batch in &output {
+        let times = event_micros(batch, &config.event_time)?;
+        let rules = rule_names(batch)?;
+        let mut keep = vec![false; batch.num_rows()];
+        let mut reject = vec![false; batch.num_rows()];
+        let mut reasons = Vec::new();
+        for i in 0..batch.num_rows() {
+            let late = matches!((times[i], progress.watermark_us), (Some(t), Some(w)) if t < w);
+            if late {
+                reject[i] = true;
+                reasons.push(("late".to_string(), None));
+            } else if let Some(rule) = &rules[i] {
+                reject[i] = true;
+                reasons.push(("silver_rule".to_string(), Some(rule.clone())));
+            } else {
+                keep[i] = true;
+                if let Some(t) = times[i] {
+                    max_event = max_event.max(t);
+                }
+            }
+        }
+        report.late += reasons.iter().filter(|r| r.0 == "late").count() as u64;
+        report.rule_violations += reasons.iter().filter(|r| r.0 != "late").count() as u64;
+        if !reasons.is_empty() {
+            rejected.push((filter(batch, &reject)?, reasons));
+        }
+        candidates.push(drop_column(&filter(batch, &keep)?, RULE_COLUMN));
+    }
+
+    let held = held_keys(&ctx, target.as_ref(), config, key, &candidates).await?;
+    let (accepted, duplicates) = dedup(&candidates, key, &held)?;
+    report.duplicates = duplicates;
+
+    let to = BTreeMap::from([(config.input.clone(), up_to)]);
+    let from_map: BTreeMap<String, i64> = from.map(|f| (config.input.clone(), f)).into_iter().collect();
+    if !rejected.is_empty() {
+        let id = run_id(&config.table, "quarantine", &from_map, &to);
+        write_quarantine(lake, quarantine, &config.table, rejected, &id).await?;
+    }
+    failpoint("after-silver-quarantine-commit");
+
+    let lateness = config.lateness.as_micros() as i64;
+    let watermark = (max_event != i64::MIN).then(|| max_event.saturating_sub(lateness));
+    let watermark = watermark.max(progress.watermark_us);
+    let schema = accepted.first().map(|b| b.schema()).or_else(|| candidates.first().map(|b| b.schema()));
+    let Some(schema) = schema else {
+        return Err(TransformError::Sql(format!("transform {}: the SQL returned no schema", config.table)));
+    };
+    let spec = TableSpec {
+        ident: ident.clone(),
+        schema: schema.as_ref().clone(),
+        partition_day: Some(config.event_time.clone()),
+    };
+    let (table, _) = lake.ensure_table(&spec).await?;
+    let table_schema: SchemaRef = Arc::new(table_arrow_schema(&table)?);
+    let rows: Vec<RecordBatch> =
+        accepted.iter().map(|b| conform(b, &table_schema, &|_, _| None)).collect::<Result<_, _>>()?;
+    let files = write_data_files(&table, &rows).await?;
+    report.written_rows = files.rows;
+    let next = Progress { sources: to.clone(), watermark_us: watermark };
+    let mut change = SnapshotChange::new(Operation::Append, run_id(&config.table, "silver", &from_map, &to));
+    change.add = files.files;
+    change.properties.extend(next.properties());
+    change.on_conflict = OnConflict::Fail;
+    report.snapshot_id = Some(lake.commit_change(&table, &change).await?.snapshot_id);
+    failpoint("after-silver-commit");
+    Ok(report)
+}
+
+/// The rule each row breaks, if the SQL has a rule column.
+fn rule_names(batch: &RecordBatch) -> Result<Vec<Option<String>>, TransformError> {
+    let Some(column) = batch.column_by_name(RULE_COLUMN) else {
+        return Ok(vec![None; batch.num_rows()]);
+    };
+    let strings = arrow_cast::cast(column, &DataType::Utf8)
+        .map_err(|e| TransformError::Sql(format!("`{RULE_COLUMN}` must be text: {e}")))?;
+    let strings = strings.as_string::<i32>();
+    Ok((0..strings.len()).map(|i| strings.is_valid(i).then(|| strings.value(i).to_string())).collect())
+}
+
+fn drop_column(batch: &RecordBatch, name: &str) -> RecordBatch {
+    match batch.schema().index_of(name) {
+        Ok(i) => {
+            let mut batch = batch.clone();
+            batch.remove_column(i);
+            batch
+        }
+        Err(_) => batch.clone(),
+    }
+}
+
+/// Keys silver already holds for events from `dedup_horizon` before the oldest candidate on.
+async fn held_keys(
+    ctx: &datafusion::prelude::SessionContext,
+    target: Option<&Table>,
+    config: &TransformConfig,
+    key: &str,
+    candidates: &[RecordBatch],
+) -> Result<HashSet<String>, TransformError> {
+    let Some(target) = target else { return Ok(HashSet::new()) };
+    let mut oldest = None;
+    for batch in candidates {
+        for t in event_micros(batch, &config.event_time)?.into_iter().flatten() {
+            oldest = Some(oldest.map_or(t, |o: i64| o.min(t)));
+        }
+    }
+    let Some(oldest) = oldest else { return Ok(HashSet::new()) };
+    let since = oldest - config.dedup_horizon.as_micros() as i64;
+    let schema = table_arrow_schema(target)?;
+    let tz = match schema.field_with_name(&config.event_time).map(|f| f.data_type().clone()) {
+        Ok(DataType::Timestamp(_, tz)) => tz,
+        _ => {
+            return Err(TransformError::Sql(format!(
+                "{} has no timestamp column `{}`",
+                config.table, config.event_time
+            )));
+        }
+    };
+    let frame = ctx
+        .read_table(pinned(target.clone(), None).await?)?
+        .filter(
+            col(config.event_time.as_str()).gt_eq(lit(ScalarValue::TimestampMicrosecond(Some(since), tz))),
+        )?
+        .select_columns(&[key])?;
+    let mut keys = HashSet::new();
+    for batch in frame.collect().await? {
+        let column = arrow_cast::cast(batch.column(0), &DataType::Utf8)
+            .map_err(|e| TransformError::Sql(format!("key `{key}`: {e}")))?;
+        let column = column.as_string::<i32>();
+        keys.extend((0..column.len()).filter(|i| column.is_valid(*i)).map(|i| column.value(i).to_string()));
+    }
+    Ok(keys)
+}
+
+/// The first row of each key not in `held`, by Kafka position when the rows carry it.
+fn dedup(
+    batches: &[RecordBatch],
+    key: &str,
+    held: &HashSet<String>,
+) -> Result<(Vec<RecordBatch>, u64), TransformError> {
+    // (partition, offset, batch, row, key)
+    let mut rows: Vec<(i64, i64, usize, usize, Option<String>)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let keys = batch
+            .column_by_name(key)
+            .ok_or_else(|| TransformError::Sql(format!("the SQL output lacks the key column `{key}`")))?;
+        let keys = arrow_cast::cast(keys, &DataType::Utf8)
+            .map_err(|e| TransformError::Sql(format!("key `{key}`: {e}")))?;
+        let keys = keys.as_string::<i32>();
+        let position = |name: &str| -> Result<Option<Int64Array>, TransformError> {
+            match batch.column_by_name(name) {
+                None => Ok(None),
+                Some(c) => Ok(Some(
+                    arrow_cast::cast(c, &DataType::Int64)
+                        .map_err(|e| TransformError::Sql(format!("`{name}`: {e}")))?
+                        .as_primitive::<Int64Type>()
+                        .clone(),
+                )),
+            }
+        };
+        let partitions = position("_kafka_partition")?;
+        let offsets = position("_kafka_offset")?;
+        for i in 0..batch.num_rows() {
+            let p = partitions.as_ref().map_or(0, |c| c.value(i));
+            let o = offsets.as_ref().map_or(0, |c| c.value(i));
+            rows.push((p, o, b, i, keys.is_valid(i).then(|| keys.value(i).to_string())));
+        }
+    }
+    rows.sort_by_key(|r| (r.0, r.1, r.2, r.3));
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut masks: Vec<Vec<bool>> = batches.iter().map(|b| vec![false; b.num_rows()]).collect();
+    let mut duplicates = 0;
+    for (_, _, b, i, k) in rows {
+        match k {
+            // A row without a key cannot be a duplicate of anything.
+            None => masks[b][i] = true,
+            Some(k) => {
+                if held.contains(&k) || !seen.insert(k) {
+                    duplicates += 1;
+                } else {
+                    masks[b][i] = true;
+                }
+            }
+        }
+    }
+    let kept = batches.iter().zip(&masks).map(|(b, m)| filter(b, m)).collect::<Result<Vec<_>, _>>()?;
+    Ok((kept.into_iter().filter(|b| b.num_rows() > 0).collect(), duplicates))
+}
+
+/// Appends rejected rows to the quarantine (once per run id), keeping their Kafka columns
+/// so each points at its bronze row.
+async fn write_quarantine(
+    lake: &Lake,
+    quarantine: &TableIdent,
+    table: &str,
+    rejected: Vec<(RecordBatch, Vec<(String, Option<String>)>)>,
+    run_id: &str,
+) -> Result<(), TransformError> {
+    if !lake.exists(quarantine).await? {
+        return Err(TransformError::Sql(format!(
+            "quarantine table {quarantine} does not exist yet; `ingot run` creates it"
+        )));
+    }
+    let target = lake.load(quarantine).await?;
+    if find_commit(&target, run_id).is_some() {
+        return Ok(());
+    }
+    let schema: SchemaRef = Arc::new(table_arrow_schema(&target)?);
+    let now = chrono::Utc::now().timestamp_micros();
+    let mut batches = Vec::new();
+    for (batch, reasons) in rejected {
+        let text = |f: &dyn Fn(&(String, Option<String>)) -> Option<String>| -> ArrayRef {
+            Arc::new(reasons.iter().map(f).collect::<StringArray>())
+        };
+        let fill = |field: &arrow_schema::Field, rows: usize| -> Option<ArrayRef> {
+            match field.name().as_str() {
+                "reason" => Some(text(&|r| Some(r.0.clone()))),
+                "rule" => Some(text(&|r| r.1.clone())),
+                "error" => Some(text(&|r| {
+                    Some(match &r.1 {
+                        Some(rule) => format!("{table}: breaks rule `{rule}`"),
+                        None => format!("{table}: event time behind the watermark; its windows are final"),
+                    })
+                })),
+                "message_type" => Some(text(&|_| Some(table.to_string()))),
+                "_ingested_at" => match field.data_type() {
+                    DataType::Timestamp(TimeUnit::Microsecond, tz) => Some(Arc::new(
+                        TimestampMicrosecondArray::from(vec![now; rows]).with_timezone_opt(tz.clone()),
+                    )),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        batches.push(conform(&batch, &schema, &fill)?);
+    }
+    let files = write_data_files(&target, &batches).await?;
+    let mut change = SnapshotChange::new(Operation::Append, run_id);
+    change.add = files.files;
+    lake.commit_change(&target, &change).await?;
+    Ok(())
+}
