@@ -51,8 +51,11 @@ pub struct SampleGenerator {
 }
 
 impl SampleGenerator {
+    /// Business ids (and so idempotency keys) are numbered from `seed` × 10⁷: runs with
+    /// different seeds describe different events; the same seed replays the same ones.
     pub fn new(message: MessageDescriptor, mix: Mix, seed: u64) -> Self {
-        Self { message, rng: StdRng::seed_from_u64(seed), mix, sequence: 0, recent: Vec::new() }
+        let sequence = seed.wrapping_mul(10_000_000);
+        Self { message, rng: StdRng::seed_from_u64(seed), mix, sequence, recent: Vec::new() }
     }
 
     pub fn next_sample(&mut self) -> Sample {

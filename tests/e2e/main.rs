@@ -6,3 +6,4 @@ mod ingest;
 mod interop;
 mod lake;
 mod readers;
+mod transforms;
