@@ -101,6 +101,15 @@ pub enum BenchKind {
         #[arg(long, default_value_t = 500_000)]
         events: u64,
     },
+    /// One incremental silver + gold run over new bronze rows (a scratch lake, filled from memory).
+    Transforms {
+        /// Rows silver and gold already hold before the measured run.
+        #[arg(long, default_value_t = 200_000)]
+        base: usize,
+        /// New bronze rows the measured run reads.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+    },
     /// Produce → visible in bronze: events at a steady rate while ingot runs as a service.
     Latency {
         /// Events per second.

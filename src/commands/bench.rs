@@ -18,7 +18,7 @@ const BENCH_MESSAGE: &str = "ingot.demo.v1.OrderEvent";
 const PARTITIONS: i32 = 3;
 
 /// A throwaway lake in a temp dir, so benchmarks never touch the configured one.
-async fn scratch_lake() -> Result<(tempfile::TempDir, Lake), CliError> {
+pub(super) async fn scratch_lake() -> Result<(tempfile::TempDir, Lake), CliError> {
     let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
     let catalog = CatalogConfig {
         uri: format!("sqlite://{}", dir.path().join("catalog.db").display()),
@@ -206,7 +206,7 @@ async fn drain_without_work(config: &Config, topic: &str, events: u64) -> Result
 }
 
 /// User + system CPU time of this process so far.
-fn cpu_seconds() -> f64 {
+pub(super) fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
@@ -214,7 +214,7 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn peak_rss_mib() -> u64 {
+pub(super) fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

@@ -1,6 +1,7 @@
 //! One module per subcommand; this one routes and holds what they share.
 
 mod bench;
+mod bench_transforms;
 mod maintain;
 mod produce;
 mod query;
@@ -45,6 +46,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Bench(args) => match args.which {
             BenchKind::Pipeline { events, flush_rows } => bench::pipeline(&config, events, flush_rows).await,
             BenchKind::EndToEnd { events } => bench::end_to_end(&config, events).await,
+            BenchKind::Transforms { base, events } => bench_transforms::transforms(&config, base, events).await,
             BenchKind::Latency { rate, seconds, flush_interval } => {
                 bench::latency(&config, rate, seconds, flush_interval.into()).await
             }

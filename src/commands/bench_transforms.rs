@@ -1,0 +1,79 @@
+//! `ingot bench transforms`: one incremental silver + gold run over N new bronze rows, on top
+//! of a base that silver and gold already hold, timed. Bronze is filled from memory through
+//! the ingest write path into a scratch lake; the transforms are the configured ones.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ingot_ingest::{IngestConfig, MessageMeta, Pipeline, TopicConfig};
+use ingot_lake::parse_ident;
+use ingot_proto::ContractRegistry;
+use ingot_transforms::run_transforms;
+
+use super::CliError;
+use super::bench::{cpu_seconds, peak_rss_mib, scratch_lake};
+use crate::config::Config;
+use crate::sample::{Mix, SampleGenerator};
+
+pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(), CliError> {
+    let Some(silver) = config.transforms.iter().find(|t| t.kind == ingot_transforms::Kind::Silver) else {
+        return Err(CliError::Usage("bench transforms needs the [[transforms]] of ingot.toml".into()));
+    };
+    let bronze = parse_ident(&silver.input)?;
+    let registry = ContractRegistry::load(&config.contracts.dir)?;
+    let topic = config
+        .topics
+        .iter()
+        .find(|t| t.table.as_deref().unwrap_or(&t.topic) == bronze.name())
+        .cloned()
+        .ok_or_else(|| CliError::Usage(format!("no [[topics]] entry fills {bronze}")))?;
+    let topic = TopicConfig { dlq_topic: Some(String::new()), ..topic };
+    let (_dir, lake) = scratch_lake().await?;
+    let mut pipeline =
+        Pipeline::prepare(lake.clone(), &registry, config.kafka.clone(), IngestConfig::default(), vec![topic.clone()])
+            .await?;
+    let message = registry.message(&topic.message)?;
+    let mut generator = SampleGenerator::new(message, Mix { bad: 0.0, duplicate: 0.05, late: 0.0 }, 3);
+    let quarantine = parse_ident(&config.ingest.quarantine_table)?;
+    let mut offset = 0i64;
+    let mut fill = |pipeline: &mut Pipeline, count: usize| -> Result<(), CliError> {
+        for _ in 0..count {
+            let sample = generator.next_sample();
+            let meta = MessageMeta {
+                topic: &topic.topic,
+                partition: (offset % 3) as i32,
+                offset: offset / 3,
+                timestamp_ms: Some(chrono::Utc::now().timestamp_millis()),
+                key: None,
+            };
+            pipeline.accept(&meta, Some(&sample.payload))?;
+            offset += 1;
+        }
+        Ok(())
+    };
+    eprintln!("filling bronze with a base of {base} events and running the transforms over it...");
+    fill(&mut pipeline, base)?;
+    pipeline.commit_buffered().await?;
+    run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None).await?;
+    eprintln!("adding {events} new events to bronze...");
+    let mut left = events;
+    while left > 0 {
+        let chunk = left.min(500_000);
+        fill(&mut pipeline, chunk)?;
+        pipeline.commit_buffered().await?;
+        left -= chunk;
+    }
+
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let reports = run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None).await?;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    println!("bench transforms: one incremental run over {events} new bronze rows (base {base})");
+    for report in &reports {
+        println!("  {report}");
+    }
+    println!("  wall {wall:.2} s, cpu {cpu:.2} s ({:.0} new rows/s)", events as f64 / wall);
+    println!("  peak RSS {} MiB (the process also held bronze's write buffers)", peak_rss_mib());
+    Ok(())
+}
