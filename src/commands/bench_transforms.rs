@@ -29,9 +29,14 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
         .ok_or_else(|| CliError::Usage(format!("no [[topics]] entry fills {bronze}")))?;
     let topic = TopicConfig { dlq_topic: Some(String::new()), ..topic };
     let (_dir, lake) = scratch_lake().await?;
-    let mut pipeline =
-        Pipeline::prepare(lake.clone(), &registry, config.kafka.clone(), IngestConfig::default(), vec![topic.clone()])
-            .await?;
+    let mut pipeline = Pipeline::prepare(
+        lake.clone(),
+        &registry,
+        config.kafka.clone(),
+        IngestConfig::default(),
+        vec![topic.clone()],
+    )
+    .await?;
     let message = registry.message(&topic.message)?;
     let mut generator = SampleGenerator::new(message, Mix { bad: 0.0, duplicate: 0.05, late: 0.0 }, 3);
     let quarantine = parse_ident(&config.ingest.quarantine_table)?;

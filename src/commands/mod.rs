@@ -46,7 +46,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Bench(args) => match args.which {
             BenchKind::Pipeline { events, flush_rows } => bench::pipeline(&config, events, flush_rows).await,
             BenchKind::EndToEnd { events } => bench::end_to_end(&config, events).await,
-            BenchKind::Transforms { base, events } => bench_transforms::transforms(&config, base, events).await,
+            BenchKind::Transforms { base, events } => {
+                bench_transforms::transforms(&config, base, events).await
+            }
             BenchKind::Latency { rate, seconds, flush_interval } => {
                 bench::latency(&config, rate, seconds, flush_interval.into()).await
             }

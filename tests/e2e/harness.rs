@@ -131,7 +131,13 @@ interval = "500ms"
 
     /// Runs ingot to completion and returns (success, stdout, stderr).
     pub fn try_ingot(&self, args: &[&str]) -> (bool, String, String) {
-        let Output { status, stdout, stderr } = self.command(args).output().unwrap();
+        self.try_ingot_with_env(args, &[])
+    }
+
+    /// Like `try_ingot`, with extra environment (config overrides, failpoints).
+    pub fn try_ingot_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+        let Output { status, stdout, stderr } =
+            self.command(args).envs(env.iter().copied()).output().unwrap();
         (status.success(), String::from_utf8_lossy(&stdout).into(), String::from_utf8_lossy(&stderr).into())
     }
 

@@ -14,7 +14,7 @@ use ingot_transforms::query::run_query;
 use crate::harness::*;
 use crate::readers::{At, Engine, read_rows};
 
-fn transforms_toml() -> String {
+pub fn transforms_toml() -> String {
     let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
     format!(
         r#"

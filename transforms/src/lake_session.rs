@@ -70,8 +70,8 @@ pub fn memory_table(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<Arc<dyn TableProvider>, TransformError> {
-    let batches = if batches.is_empty() { vec![] } else { vec![batches] };
-    Ok(Arc::new(MemTable::try_new(schema, batches)?))
+    // One partition, possibly empty: DataFusion refuses a table with none.
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
 }
 
 /// Runs `sql` and collects its rows and schema.

@@ -47,6 +47,10 @@ pub(crate) async fn run_silver(
     let Some(up_to) = added.up_to.filter(|u| Some(*u) != from) else {
         return Ok(report);
     };
+    if added.paths.is_empty() {
+        // Only compactions since: no new rows. The next run walks past them again, cheaply.
+        return Ok(report);
+    }
     let new_rows = read_files(&input, &added.paths).await?;
     report.input_rows = new_rows.iter().map(|b| b.num_rows() as u64).sum();
 
