@@ -25,6 +25,41 @@ use crate::{TransformConfig, TransformError, TransformReport};
 /// The column a silver SQL sets to a broken rule's name.
 pub const RULE_COLUMN: &str = "_rule_violation";
 
+/// Why a row went to the quarantine instead of silver.
+enum Rejection {
+    /// Behind the watermark: its windows are final.
+    Late,
+    /// Broke the named rule of the SQL.
+    Rule(String),
+}
+
+impl Rejection {
+    fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Late => "late",
+            Rejection::Rule(_) => "silver_rule",
+        }
+    }
+    fn rule(&self) -> Option<String> {
+        match self {
+            Rejection::Late => None,
+            Rejection::Rule(name) => Some(name.clone()),
+        }
+    }
+    fn error(&self, table: &str) -> String {
+        match self {
+            Rejection::Late => format!("{table}: event time behind the watermark; its windows are final"),
+            Rejection::Rule(rule) => format!("{table}: breaks rule `{rule}`"),
+        }
+    }
+}
+
+/// Rejected rows of one output batch, with the reason for each.
+struct Rejected {
+    rows: RecordBatch,
+    why: Vec<Rejection>,
+}
+
 pub(crate) async fn run_silver(
     lake: &Lake,
     config: &TransformConfig,
@@ -62,22 +97,22 @@ pub(crate) async fn run_silver(
 
     // Split: late (behind the watermark the last run left), broken rule, or candidate.
     let mut candidates = Vec::new();
-    let mut rejected: Vec<(RecordBatch, Vec<(String, Option<String>)>)> = Vec::new();
+    let mut rejected: Vec<Rejected> = Vec::new();
     let mut max_event = progress.watermark_us.unwrap_or(i64::MIN);
     for batch in &output {
         let times = event_micros(batch, &config.event_time)?;
         let rules = rule_names(batch)?;
         let mut keep = vec![false; batch.num_rows()];
         let mut reject = vec![false; batch.num_rows()];
-        let mut reasons = Vec::new();
+        let mut why = Vec::new();
         for i in 0..batch.num_rows() {
             let late = matches!((times[i], progress.watermark_us), (Some(t), Some(w)) if t < w);
             if late {
                 reject[i] = true;
-                reasons.push(("late".to_string(), None));
+                why.push(Rejection::Late);
             } else if let Some(rule) = &rules[i] {
                 reject[i] = true;
-                reasons.push(("silver_rule".to_string(), Some(rule.clone())));
+                why.push(Rejection::Rule(rule.clone()));
             } else {
                 keep[i] = true;
                 if let Some(t) = times[i] {
@@ -85,10 +120,10 @@ pub(crate) async fn run_silver(
                 }
             }
         }
-        report.late += reasons.iter().filter(|r| r.0 == "late").count() as u64;
-        report.rule_violations += reasons.iter().filter(|r| r.0 != "late").count() as u64;
-        if !reasons.is_empty() {
-            rejected.push((filter(batch, &reject)?, reasons));
+        report.late += why.iter().filter(|r| matches!(r, Rejection::Late)).count() as u64;
+        report.rule_violations += why.iter().filter(|r| matches!(r, Rejection::Rule(_))).count() as u64;
+        if !why.is_empty() {
+            rejected.push(Rejected { rows: filter(batch, &reject)?, why });
         }
         candidates.push(drop_column(&filter(batch, &keep)?, RULE_COLUMN));
     }
@@ -259,7 +294,7 @@ async fn write_quarantine(
     lake: &Lake,
     quarantine: &TableIdent,
     table: &str,
-    rejected: Vec<(RecordBatch, Vec<(String, Option<String>)>)>,
+    rejected: Vec<Rejected>,
     run_id: &str,
 ) -> Result<(), TransformError> {
     if !lake.exists(quarantine).await? {
@@ -274,21 +309,14 @@ async fn write_quarantine(
     let schema: SchemaRef = Arc::new(table_arrow_schema(&target)?);
     let now = chrono::Utc::now().timestamp_micros();
     let mut batches = Vec::new();
-    for (batch, reasons) in rejected {
-        let text = |f: &dyn Fn(&(String, Option<String>)) -> Option<String>| -> ArrayRef {
-            Arc::new(reasons.iter().map(f).collect::<StringArray>())
-        };
+    for Rejected { rows: batch, why } in rejected {
+        let text = |values: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(values)) };
         let fill = |field: &arrow_schema::Field, rows: usize| -> Option<ArrayRef> {
             match field.name().as_str() {
-                "reason" => Some(text(&|r| Some(r.0.clone()))),
-                "rule" => Some(text(&|r| r.1.clone())),
-                "error" => Some(text(&|r| {
-                    Some(match &r.1 {
-                        Some(rule) => format!("{table}: breaks rule `{rule}`"),
-                        None => format!("{table}: event time behind the watermark; its windows are final"),
-                    })
-                })),
-                "message_type" => Some(text(&|_| Some(table.to_string()))),
+                "reason" => Some(text(why.iter().map(|r| Some(r.reason().to_string())).collect())),
+                "rule" => Some(text(why.iter().map(Rejection::rule).collect())),
+                "error" => Some(text(why.iter().map(|r| Some(r.error(table))).collect())),
+                "message_type" => Some(text(vec![Some(table.to_string()); rows])),
                 "_ingested_at" => match field.data_type() {
                     DataType::Timestamp(TimeUnit::Microsecond, tz) => Some(Arc::new(
                         TimestampMicrosecondArray::from(vec![now; rows]).with_timezone_opt(tz.clone()),
