@@ -2,19 +2,18 @@
 //! snapshot read up to) through the table's SQL and replace those days' windows in one
 //! overwrite snapshot — a reader never sees a half-updated window.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use arrow_schema::{DataType, SchemaRef};
 use datafusion::prelude::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
 use ingot_lake::{
-    Lake, OnConflict, Overwrite, Replaced, TableSpec, failpoint, files_added_since, find_commit, parse_ident,
-    read_files, table_arrow_schema,
+    Lake, OnConflict, Overwrite, Replaced, TableSpec, failpoint, find_commit, read_files, table_arrow_schema,
 };
 
 use crate::lake_session::{collect, lake_session, pinned, replace_table};
-use crate::progress::{Progress, run_id};
+use crate::progress::{Pending, Progress, run_id};
 use crate::rows::{conform, event_micros, iceberg_ready};
 use crate::{TransformConfig, TransformError, TransformReport};
 
@@ -26,17 +25,8 @@ pub(crate) async fn run_gold(
     sql: &str,
 ) -> Result<TransformReport, TransformError> {
     let mut report = TransformReport::new(&config.table);
-    let input_ident = parse_ident(&config.input)?;
-    if !lake.exists(&input_ident).await? {
-        return Ok(report);
-    }
-    let input = lake.load(&input_ident).await?;
-    let ident = parse_ident(&config.table)?;
-    let target = if lake.exists(&ident).await? { Some(lake.load(&ident).await?) } else { None };
-    let progress = Progress::of(target.as_ref());
-    let from = progress.sources.get(&config.input).copied();
-    let added = files_added_since(&input, from).await?;
-    let Some(up_to) = added.up_to.filter(|u| Some(*u) != from) else {
+    let Some(Pending { ident, input, from, to, up_to, added, .. }) = Pending::find(lake, config).await?
+    else {
         return Ok(report);
     };
     let mut days = BTreeSet::new();
@@ -91,9 +81,7 @@ pub(crate) async fn run_gold(
         partition_day: Some(config.window_column.clone()),
     };
     let (table, _) = lake.ensure_table(&spec).await?;
-    let to = BTreeMap::from([(config.input.clone(), up_to)]);
-    let from_map: BTreeMap<String, i64> = from.map(|f| (config.input.clone(), f)).into_iter().collect();
-    let commit_id = run_id(&config.table, "gold", &from_map, &to);
+    let commit_id = run_id(&config.table, "gold", &from, &to);
     if let Some(snapshot) = find_commit(&table, &commit_id) {
         report.snapshot_id = Some(snapshot);
         return Ok(report);

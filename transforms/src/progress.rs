@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use ingot_lake::Table;
+use ingot_lake::{AddedFiles, Lake, Table, TableIdent, files_added_since, parse_ident};
+
+use crate::{TransformConfig, TransformError};
 use sha2::{Digest, Sha256};
 
 /// Summary property: `{"<input table>": <snapshot id read up to>}`.
@@ -55,4 +57,51 @@ pub fn run_id(table: &str, step: &str, from: &BTreeMap<String, i64>, to: &BTreeM
         hash.update([0]);
     }
     hex::encode(&hash.finalize()[..16])
+}
+
+/// The input range one run covers: from the snapshot the target recorded to the input's
+/// current one, and the files added in between.
+pub(crate) struct Pending {
+    pub ident: TableIdent,
+    pub input: Table,
+    pub target: Option<Table>,
+    pub progress: Progress,
+    pub from: BTreeMap<String, i64>,
+    pub to: BTreeMap<String, i64>,
+    pub up_to: i64,
+    pub added: AddedFiles,
+}
+
+impl Pending {
+    /// What `config`'s target has not read of its input yet; `None` when it is up to date,
+    /// the input does not exist yet, or only compactions happened since (no new rows).
+    pub async fn find(lake: &Lake, config: &TransformConfig) -> Result<Option<Pending>, TransformError> {
+        let input_ident = parse_ident(&config.input)?;
+        if !lake.exists(&input_ident).await? {
+            return Ok(None);
+        }
+        let input = lake.load(&input_ident).await?;
+        let ident = parse_ident(&config.table)?;
+        let target = if lake.exists(&ident).await? { Some(lake.load(&ident).await?) } else { None };
+        let progress = Progress::of(target.as_ref());
+        let from = progress.sources.get(&config.input).copied();
+        let added = files_added_since(&input, from).await?;
+        let Some(up_to) = added.up_to.filter(|u| Some(*u) != from) else {
+            return Ok(None);
+        };
+        if added.paths.is_empty() {
+            // Only compactions since: the next run walks past them again, cheaply.
+            return Ok(None);
+        }
+        Ok(Some(Pending {
+            ident,
+            input,
+            target,
+            from: from.map(|f| (config.input.clone(), f)).into_iter().collect(),
+            to: BTreeMap::from([(config.input.clone(), up_to)]),
+            progress,
+            up_to,
+            added,
+        }))
+    }
 }

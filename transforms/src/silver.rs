@@ -2,7 +2,7 @@
 //! then late rows and rule violations to the quarantine, duplicates dropped, the rest
 //! appended with the bronze snapshot it read up to.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -13,12 +13,12 @@ use datafusion::prelude::{col, lit};
 use datafusion::scalar::ScalarValue;
 use iceberg::spec::Operation;
 use ingot_lake::{
-    Lake, OnConflict, SnapshotChange, Table, TableIdent, TableSpec, failpoint, files_added_since,
-    find_commit, parse_ident, read_files, table_arrow_schema, write_data_files,
+    Lake, OnConflict, SnapshotChange, Table, TableIdent, TableSpec, failpoint, find_commit, read_files,
+    table_arrow_schema, write_data_files,
 };
 
 use crate::lake_session::{collect, lake_session, memory_table, pinned, replace_table};
-use crate::progress::{Progress, run_id};
+use crate::progress::{Pending, Progress, run_id};
 use crate::rows::{conform, event_micros, filter, iceberg_ready};
 use crate::{TransformConfig, TransformError, TransformReport};
 
@@ -73,19 +73,11 @@ pub(crate) async fn run_silver(
             config.table
         ))
     })?;
-    let ident = parse_ident(&config.table)?;
-    let input = lake.load(&parse_ident(&config.input)?).await?;
-    let target = if lake.exists(&ident).await? { Some(lake.load(&ident).await?) } else { None };
-    let progress = Progress::of(target.as_ref());
-    let from = progress.sources.get(&config.input).copied();
-    let added = files_added_since(&input, from).await?;
-    let Some(up_to) = added.up_to.filter(|u| Some(*u) != from) else {
+    let Some(Pending { ident, input, target, progress, from, to, up_to: _, added }) =
+        Pending::find(lake, config).await?
+    else {
         return Ok(report);
     };
-    if added.paths.is_empty() {
-        // Only compactions since: no new rows. The next run walks past them again, cheaply.
-        return Ok(report);
-    }
     let new_rows = read_files(&input, &added.paths).await?;
     report.input_rows = new_rows.iter().map(|b| b.num_rows() as u64).sum();
 
@@ -132,10 +124,8 @@ pub(crate) async fn run_silver(
     let (accepted, duplicates) = dedup(&candidates, key, &held)?;
     report.duplicates = duplicates;
 
-    let to = BTreeMap::from([(config.input.clone(), up_to)]);
-    let from_map: BTreeMap<String, i64> = from.map(|f| (config.input.clone(), f)).into_iter().collect();
     if !rejected.is_empty() {
-        let id = run_id(&config.table, "quarantine", &from_map, &to);
+        let id = run_id(&config.table, "quarantine", &from, &to);
         write_quarantine(lake, quarantine, &config.table, rejected, &id).await?;
     }
     failpoint("after-silver-quarantine-commit");
@@ -159,7 +149,7 @@ pub(crate) async fn run_silver(
     let files = write_data_files(&table, &rows).await?;
     report.written_rows = files.rows;
     let next = Progress { sources: to.clone(), watermark_us: watermark };
-    let mut change = SnapshotChange::new(Operation::Append, run_id(&config.table, "silver", &from_map, &to));
+    let mut change = SnapshotChange::new(Operation::Append, run_id(&config.table, "silver", &from, &to));
     change.add = files.files;
     change.properties.extend(next.properties());
     change.on_conflict = OnConflict::Fail;
