@@ -27,4 +27,7 @@ FIRST=$(ingot snapshots bronze.orders | awk 'NR==2 {print $1}')
 ingot query "SELECT currency, count(*) AS orders FROM bronze.orders GROUP BY currency ORDER BY currency"
 ingot query "SELECT count(*) AS orders_in_first_snapshot FROM bronze.orders FOR VERSION AS OF $FIRST"
 echo
+# Gold, computed from deduplicated silver by the SQL in sql/gold/.
+ingot query "SELECT window_start, currency, orders, revenue FROM gold.revenue_hourly ORDER BY window_start DESC, currency LIMIT 6"
+echo
 ingot maintain compact --dry-run

@@ -10,6 +10,7 @@ use ingot_ingest::{IngestConfig, KafkaConfig, TopicConfig};
 use ingot_lake::CatalogConfig;
 use serde::Deserialize;
 
+use ingot_lineage::LineageConfig;
 use ingot_transforms::{ScheduleConfig, TransformConfig};
 
 use crate::maintenance::MaintenanceConfig;
@@ -17,8 +18,17 @@ use crate::maintenance::MaintenanceConfig;
 const ENV_PREFIX: &str = "INGOT_";
 /// Top-level config keys; other `INGOT_…` variables (`INGOT_LOG`, `INGOT_CONFIG`, the test
 /// scripts' own) are not config overrides.
-const SECTIONS: [&str; 8] =
-    ["catalog", "kafka", "ingest", "contracts", "topics", "maintenance", "transform", "transforms"];
+const SECTIONS: [&str; 9] = [
+    "catalog",
+    "kafka",
+    "ingest",
+    "contracts",
+    "topics",
+    "maintenance",
+    "transform",
+    "transforms",
+    "lineage",
+];
 
 /// All of ingot's settings.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -42,6 +52,9 @@ pub struct Config {
     /// Silver and gold tables, each from a SQL file.
     #[serde(default)]
     pub transforms: Vec<TransformConfig>,
+    /// Where OpenLineage events go.
+    #[serde(default)]
+    pub lineage: LineageConfig,
 }
 
 /// Where the `.proto` contracts live.
@@ -118,6 +131,10 @@ impl Config {
     fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
         self.contracts.dir = resolve(&self.contracts.dir);
+        self.lineage.spool_dir = resolve(&self.lineage.spool_dir);
+        if let Some(path) = &self.lineage.path {
+            self.lineage.path = Some(resolve(path));
+        }
         for transform in &mut self.transforms {
             transform.sql = resolve(&transform.sql);
         }

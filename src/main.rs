@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod config;
 mod maintenance;
+mod pipeline_run;
 mod sample;
 
 use std::process::ExitCode;

@@ -53,6 +53,7 @@ pub struct Lake {
     /// ingot's own connection to the catalog database, for commits iceberg-rust cannot make.
     pub(crate) pointer: Arc<SqlPointer>,
     warehouse: String,
+    name: String,
 }
 
 impl Lake {
@@ -92,12 +93,22 @@ impl Lake {
             numbered_params: bind_style == SqlBindStyle::DollarNumeric,
             lose_answers: Default::default(),
         };
-        Ok(Self { catalog: Arc::new(catalog), pointer: Arc::new(pointer), warehouse })
+        Ok(Self {
+            catalog: Arc::new(catalog),
+            pointer: Arc::new(pointer),
+            warehouse,
+            name: config.name.clone(),
+        })
     }
 
     /// The catalog, for operations this crate does not wrap.
     pub fn catalog(&self) -> &dyn Catalog {
         self.catalog.as_ref()
+    }
+
+    /// The catalog's name (`catalog_name` in its database).
+    pub fn catalog_name(&self) -> &str {
+        &self.name
     }
 
     /// The warehouse as a `file://` URI.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use ingot_ingest::{IngestConfig, MessageMeta, Pipeline, TopicConfig};
 use ingot_lake::parse_ident;
 use ingot_proto::ContractRegistry;
-use ingot_transforms::run_transforms;
+use ingot_transforms::{RunContext, run_transforms};
 
 use super::CliError;
 use super::bench::{cpu_seconds, peak_rss_mib, scratch_lake};
@@ -59,7 +59,8 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
     eprintln!("filling bronze with a base of {base} events and running the transforms over it...");
     fill(&mut pipeline, base)?;
     pipeline.commit_buffered().await?;
-    run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None).await?;
+    run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None, &RunContext::silent())
+        .await?;
     eprintln!("adding {events} new events to bronze...");
     let mut left = events;
     while left > 0 {
@@ -71,7 +72,9 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
 
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let reports = run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None).await?;
+    let reports =
+        run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None, &RunContext::silent())
+            .await?;
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     println!("bench transforms: one incremental run over {events} new bronze rows (base {base})");

@@ -4,6 +4,7 @@ use ingot_proto::ContractRegistry;
 
 use super::CliError;
 use crate::config::Config;
+use crate::pipeline_run::PipelineRun;
 
 pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError> {
     if config.topics.is_empty() {
@@ -22,8 +23,9 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     )
     .await?;
     // After `prepare`, which creates the quarantine table the transforms write to.
+    let run = PipelineRun::start(&config.lineage, !until_caught_up)?;
     let transforms = (!until_caught_up)
-        .then(|| tokio::spawn(super::transform::run_scheduled(lake.clone(), config.clone())));
+        .then(|| tokio::spawn(super::transform::run_scheduled(lake.clone(), config.clone(), run.context())));
     let mode = if until_caught_up { RunMode::UntilCaughtUp } else { RunMode::Service };
     let shutdown = async {
         shutdown_signal().await;
@@ -34,12 +36,18 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     if let Some(transforms) = transforms {
         transforms.abort();
     }
-    let report = report?;
-    print_report(&report);
-    if until_caught_up && !config.transforms.is_empty() {
-        super::transform::transform(config, None).await?;
-    }
-    Ok(())
+    let result = match report {
+        Ok(report) => {
+            print_report(&report);
+            match until_caught_up && !config.transforms.is_empty() {
+                true => super::transform::transform_in(config, &run.context()).await,
+                false => Ok(()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    };
+    run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
+    result
 }
 
 fn print_report(report: &IngestReport) {

@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use ingot_lake::{Lake, parse_ident};
-use ingot_transforms::run_transforms;
+use ingot_transforms::{RunContext, run_transforms};
 
 use super::CliError;
 use crate::config::Config;
+use crate::pipeline_run::PipelineRun;
 
 pub async fn transform(config: &Config, only: Option<&str>) -> Result<(), CliError> {
     if config.transforms.is_empty() {
@@ -14,7 +15,22 @@ pub async fn transform(config: &Config, only: Option<&str>) -> Result<(), CliErr
     }
     let lake = Lake::open(&config.catalog).await?;
     let quarantine = parse_ident(&config.ingest.quarantine_table)?;
-    for report in run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, only).await? {
+    let run = PipelineRun::start(&config.lineage, false)?;
+    let result =
+        run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, only, &run.context()).await;
+    run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
+    for report in result? {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+/// Runs the transforms once as part of an existing pipeline run (`run --until-caught-up`).
+pub async fn transform_in(config: &Config, context: &RunContext) -> Result<(), CliError> {
+    let lake = Lake::open(&config.catalog).await?;
+    let quarantine = parse_ident(&config.ingest.quarantine_table)?;
+    for report in run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None, context).await?
+    {
         println!("{report}");
     }
     Ok(())
@@ -23,7 +39,7 @@ pub async fn transform(config: &Config, only: Option<&str>) -> Result<(), CliErr
 /// Every `transform.min_interval`, runs the transforms; each reads only what its input gained
 /// since its last run, so bronze commits in between are coalesced into one run. A failure is
 /// logged and retried next time; it never stops ingest.
-pub async fn run_scheduled(lake: Lake, config: Config) {
+pub async fn run_scheduled(lake: Lake, config: Config, context: RunContext) {
     if config.transforms.is_empty() {
         return;
     }
@@ -35,7 +51,9 @@ pub async fn run_scheduled(lake: Lake, config: Config) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None).await {
+        if let Err(e) =
+            run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None, &context).await
+        {
             tracing::warn!(error = %e, "transform run failed; trying again next interval");
         }
     }

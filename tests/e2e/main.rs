@@ -5,5 +5,6 @@ mod harness;
 mod ingest;
 mod interop;
 mod lake;
+mod lineage;
 mod readers;
 mod transforms;

@@ -23,12 +23,10 @@ pub(crate) async fn run_gold(
     lake: &Lake,
     config: &TransformConfig,
     sql: &str,
+    pending: Pending,
 ) -> Result<TransformReport, TransformError> {
     let mut report = TransformReport::new(&config.table);
-    let Some(Pending { ident, input, from, to, up_to, added, .. }) = Pending::find(lake, config).await?
-    else {
-        return Ok(report);
-    };
+    let Pending { ident, input, from, to, up_to, added, .. } = pending;
     let mut days = BTreeSet::new();
     for batch in read_files(&input, &added.paths).await? {
         report.input_rows += batch.num_rows() as u64;

@@ -5,8 +5,12 @@ use std::time::Instant;
 
 use ingot_lake::{Lake, TableIdent};
 
+use ingot_lineage::Emitter;
+
 use crate::config::Kind;
 use crate::gold::run_gold;
+use crate::lineage::{ParentRun, RunLineage, iceberg_dataset};
+use crate::progress::Pending;
 use crate::silver::run_silver;
 use crate::{TransformConfig, TransformError};
 
@@ -56,14 +60,33 @@ impl std::fmt::Display for TransformReport {
     }
 }
 
+/// Where transform runs report: the lineage emitter and the run they belong to.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    pub emitter: Emitter,
+    pub parent: ParentRun,
+}
+
+impl RunContext {
+    /// No lineage (benchmarks, tests of the transforms alone).
+    pub fn silent() -> Self {
+        Self {
+            emitter: Emitter::disabled(),
+            parent: ParentRun { run_id: uuid::Uuid::now_v7(), job_name: "pipeline".into() },
+        }
+    }
+}
+
 /// Runs the transforms (only `only` if given): silver tables first, then gold, each once.
-/// SQL paths are relative to `base_dir`.
+/// SQL paths are relative to `base_dir`. A transform with new input emits START and then
+/// COMPLETE or FAIL; one with nothing to read emits nothing.
 pub async fn run_transforms(
     lake: &Lake,
     transforms: &[TransformConfig],
     base_dir: &Path,
     quarantine: &TableIdent,
     only: Option<&str>,
+    context: &RunContext,
 ) -> Result<Vec<TransformReport>, TransformError> {
     if let Some(name) = only
         && !transforms.iter().any(|t| t.table == name)
@@ -82,12 +105,39 @@ pub async fn run_transforms(
                 ))
             })?;
             let started = Instant::now();
-            let mut report = match kind {
-                Kind::Silver => run_silver(lake, config, &sql, quarantine).await,
-                Kind::Gold => run_gold(lake, config, &sql).await,
+            let Some(pending) = Pending::find(lake, config).await? else {
+                reports.push(TransformReport::new(&config.table));
+                continue;
+            };
+            let input = iceberg_dataset(
+                lake,
+                &pending.input.identifier().clone(),
+                Some(&pending.input),
+                Some(pending.up_to),
+            );
+            let output = iceberg_dataset(
+                lake,
+                &pending.ident,
+                pending.target.as_ref(),
+                pending.target.as_ref().and_then(|t| t.metadata().current_snapshot_id()),
+            );
+            let run = RunLineage::start(&context.emitter, &context.parent, config, &sql, input, output);
+            let ident = pending.ident.clone();
+            let result = match kind {
+                Kind::Silver => run_silver(lake, config, &sql, quarantine, pending).await,
+                Kind::Gold => run_gold(lake, config, &sql, pending).await,
             }
-            .map_err(|e| e.context(&config.table))?;
+            .map_err(|e| e.context(&config.table));
+            let mut report = match result {
+                Ok(report) => report,
+                Err(e) => {
+                    run.fail(&e.to_string());
+                    return Err(e);
+                }
+            };
             report.seconds = started.elapsed().as_secs_f64();
+            let written = lake.load(&ident).await?;
+            run.complete(&report, iceberg_dataset(lake, &ident, Some(&written), report.snapshot_id));
             tracing::info!(table = %config.table, "{report}");
             reports.push(report);
         }

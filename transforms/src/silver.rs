@@ -65,6 +65,7 @@ pub(crate) async fn run_silver(
     config: &TransformConfig,
     sql: &str,
     quarantine: &TableIdent,
+    pending: Pending,
 ) -> Result<TransformReport, TransformError> {
     let mut report = TransformReport::new(&config.table);
     let key = config.key.as_deref().ok_or_else(|| {
@@ -73,11 +74,7 @@ pub(crate) async fn run_silver(
             config.table
         ))
     })?;
-    let Some(Pending { ident, input, target, progress, from, to, up_to: _, added }) =
-        Pending::find(lake, config).await?
-    else {
-        return Ok(report);
-    };
+    let Pending { ident, input, target, progress, from, to, up_to: _, added } = pending;
     let new_rows = read_files(&input, &added.paths).await?;
     report.input_rows = new_rows.iter().map(|b| b.num_rows() as u64).sum();
 

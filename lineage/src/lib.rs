@@ -1,0 +1,19 @@
+//! OpenLineage 2-0-2 run events for every ingot run, and the transports that deliver them.
+//!
+//! Events are plain JSON built by the helpers in [`facets`]; [`Emitter`] queues them and
+//! delivers them in order on its own task, spooling to disk while the endpoint is down, so
+//! emitting never blocks or fails the pipeline.
+
+mod emitter;
+pub mod facets;
+mod model;
+pub mod naming;
+mod transport;
+
+pub use emitter::{Emitter, EmitterStats};
+pub use model::{Dataset, EventType, Job, RunEvent, SCHEMA_URL, format_time, now};
+pub use transport::{LineageConfig, TransportKind};
+
+/// The `producer` and `_producer` URI of everything ingot emits.
+pub const PRODUCER: &str =
+    concat!("https://github.com/ingot-lakehouse/ingot/tree/v", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,158 @@
+//! OpenLineage events of transform runs: START when a run has input to read, then exactly
+//! one COMPLETE (with the snapshots read and written and row counts) or FAIL.
+
+use ingot_lake::{Lake, Table, TableIdent};
+use ingot_lineage::{Dataset, Emitter, EventType, Job, RunEvent, facets, naming};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::config::Kind;
+use crate::{TransformConfig, TransformReport};
+
+/// The run that started this one (the pipeline run of `ingot run` or `ingot transform`).
+#[derive(Debug, Clone)]
+pub struct ParentRun {
+    pub run_id: Uuid,
+    pub job_name: String,
+}
+
+/// The job name of a transform: `<parent>.silver_orders`, as Marquez stores child jobs.
+pub fn job_name(parent: &str, config: &TransformConfig) -> String {
+    let kind = match config.kind {
+        Kind::Silver => "silver",
+        Kind::Gold => "gold",
+    };
+    let table = config.table.rsplit('.').next().unwrap_or(&config.table);
+    format!("{parent}.{kind}_{table}")
+}
+
+fn insert(map: &mut Map<String, Value>, (key, value): (String, Value)) {
+    map.insert(key, value);
+}
+
+/// An Iceberg table as a dataset: named by its location, with the catalog name as a
+/// symlink, and its schema, storage, catalog and (when known) snapshot as facets.
+pub fn iceberg_dataset(
+    lake: &Lake,
+    ident: &TableIdent,
+    table: Option<&Table>,
+    snapshot: Option<i64>,
+) -> Dataset {
+    let location = match table {
+        Some(t) => t.metadata().location().to_string(),
+        None => format!("{}/{}/{}", lake.warehouse(), ident.namespace().join("/"), ident.name()),
+    };
+    let (namespace, name) = naming::iceberg_location(&location);
+    let mut facets = Map::new();
+    let (warehouse_ns, _) = naming::iceberg_location(lake.warehouse());
+    let symlink_ns = if warehouse_ns == "file" { lake.warehouse().to_string() } else { warehouse_ns };
+    insert(&mut facets, facets::symlink_table(&symlink_ns, &ident.to_string()));
+    insert(&mut facets, facets::data_source(&namespace));
+    insert(&mut facets, facets::iceberg_storage());
+    insert(
+        &mut facets,
+        facets::catalog(
+            "sql",
+            lake.catalog_name(),
+            lake.warehouse(),
+            table.and_then(|t| t.metadata_location()),
+        ),
+    );
+    if let Some(table) = table {
+        let schema = match snapshot.and_then(|s| table.metadata().snapshot_by_id(s)) {
+            Some(s) => {
+                s.schema(table.metadata()).unwrap_or_else(|_| table.metadata().current_schema().clone())
+            }
+            None => table.metadata().current_schema().clone(),
+        };
+        let columns: Vec<(String, String)> =
+            schema.as_struct().fields().iter().map(|f| (f.name.clone(), f.field_type.to_string())).collect();
+        insert(&mut facets, facets::schema(&columns));
+    }
+    if let Some(id) = snapshot {
+        insert(&mut facets, facets::version(id));
+    }
+    Dataset { namespace, name, facets, ..Default::default() }
+}
+
+/// One transform run's events.
+pub struct RunLineage<'a> {
+    emitter: &'a Emitter,
+    kind: Kind,
+    event: RunEvent,
+}
+
+impl<'a> RunLineage<'a> {
+    /// Emits START for a run reading `input` up to `input_snapshot` into `output`.
+    pub fn start(
+        emitter: &'a Emitter,
+        parent: &ParentRun,
+        config: &TransformConfig,
+        sql: &str,
+        input: Dataset,
+        output: Dataset,
+    ) -> Self {
+        let mut job = Job {
+            namespace: emitter.namespace().to_string(),
+            name: job_name(&parent.job_name, config),
+            facets: Map::new(),
+        };
+        insert(&mut job.facets, facets::job_type("BATCH", "QUERY", None));
+        insert(&mut job.facets, facets::sql(sql.trim()));
+        insert(
+            &mut job.facets,
+            facets::documentation_job(&format!(
+                "{} from {} ({})",
+                config.table,
+                config.input,
+                config.sql.display()
+            )),
+        );
+        let mut event = RunEvent::new(EventType::Start, Uuid::now_v7(), job);
+        insert(&mut event.run.facets, facets::parent(parent.run_id, emitter.namespace(), &parent.job_name));
+        insert(
+            &mut event.run.facets,
+            facets::processing_engine("DataFusion", datafusion::DATAFUSION_VERSION),
+        );
+        event.inputs = vec![input];
+        event.outputs = vec![output];
+        emitter.emit(&event);
+        RunLineage { emitter, kind: config.kind, event }
+    }
+
+    /// Emits COMPLETE with what the run read and wrote.
+    pub fn complete(self, report: &TransformReport, output: Dataset) {
+        let mut event = self.event.next(EventType::Complete);
+        if let Some(input) = event.inputs.first_mut() {
+            insert(&mut input.input_facets, facets::input_statistics(report.input_rows, None, None));
+            if self.kind == Kind::Silver {
+                let assertions = [
+                    facets::Assertion {
+                        name: "not_late".into(),
+                        column: None,
+                        success: report.late == 0,
+                        failed_rows: report.late,
+                    },
+                    facets::Assertion {
+                        name: "silver_rules".into(),
+                        column: None,
+                        success: report.rule_violations == 0,
+                        failed_rows: report.rule_violations,
+                    },
+                ];
+                insert(&mut input.input_facets, facets::data_quality_assertions(&assertions));
+            }
+        }
+        let mut output = output;
+        insert(&mut output.output_facets, facets::output_statistics(report.written_rows, None, None));
+        event.outputs = vec![output];
+        self.emitter.emit(&event);
+    }
+
+    /// Emits FAIL with the error.
+    pub fn fail(self, error: &str) {
+        let mut event = self.event.next(EventType::Fail);
+        insert(&mut event.run.facets, facets::error_message(error));
+        self.emitter.emit(&event);
+    }
+}
