@@ -42,6 +42,15 @@ impl PipelineRun {
         }
     }
 
+    /// What bronze ingest runs need to point at this one.
+    pub fn lineage_parent(&self) -> ingot_ingest::LineageParent {
+        ingot_ingest::LineageParent {
+            emitter: self.emitter.clone(),
+            run_id: self.start.run.run_id,
+            job_name: PIPELINE_JOB.into(),
+        }
+    }
+
     /// Emits COMPLETE or FAIL and waits (briefly) for delivery or spooling.
     pub async fn finish(self, error: Option<&str>) {
         let mut end = self.start.next(if error.is_some() { EventType::Fail } else { EventType::Complete });

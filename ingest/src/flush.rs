@@ -66,6 +66,9 @@ impl FlushJob {
             let commit = commit_exactly_once(&lake, &ident, batches, &consumed, attempts).await?;
             report.visible_after.record(&timestamps, chrono::Utc::now().timestamp_millis());
             *report.bronze_rows.entry(ident.to_string()).or_default() += commit.rows;
+            if let Some(snapshot) = commit.snapshot_id {
+                report.bronze_snapshots.insert(ident.to_string(), snapshot);
+            }
             report.note_commit(&commit);
             failpoint::hit("after-bronze-commit");
         }

@@ -18,6 +18,7 @@ use crate::consumer::{Assignment, HighWatermarks, IngestContext, ResumeOffsets, 
 use crate::dlq::DlqProducer;
 use crate::flush::{FlushJob, FlushOutcome};
 use crate::latency::LatencySample;
+use crate::lineage::{BronzeLineage, LineageParent, TopicSource};
 use crate::meta::{MessageMeta, now_micros};
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
 use crate::{IngestConfig, IngestError, KafkaConfig, TopicConfig};
@@ -34,6 +35,8 @@ pub enum RunMode {
 pub struct IngestReport {
     pub consumed: u64,
     pub bronze_rows: BTreeMap<String, u64>,
+    /// The latest snapshot committed to each bronze table.
+    pub bronze_snapshots: BTreeMap<String, i64>,
     pub quarantined: BTreeMap<String, u64>,
     pub snapshots: u64,
     pub skipped_rows: u64,
@@ -54,6 +57,10 @@ pub struct Pipeline {
     quarantine: QuarantineBuffer,
     resume: ResumeOffsets,
     report: IngestReport,
+    /// (topic, message type, bronze table) as prepared, for lineage.
+    bronze_tables: Vec<(String, String, ingot_lake::Table)>,
+    lineage_parent: Option<LineageParent>,
+    lineage: Option<BronzeLineage>,
 }
 
 impl Pipeline {
@@ -69,6 +76,7 @@ impl Pipeline {
         let mut report = IngestReport::default();
         let resume: ResumeOffsets = Arc::default();
         let mut topics = HashMap::new();
+        let mut bronze_tables = Vec::new();
         for topic in topic_configs {
             let message = registry.message(&topic.message)?;
             let ident = parse_ident(&format!("{}.{}", config.bronze_namespace, topic.table_name()))?;
@@ -82,6 +90,7 @@ impl Pipeline {
                     resume.insert((topic.topic.clone(), *partition), *next);
                 }
             }
+            bronze_tables.push((topic.topic.clone(), topic.message.clone(), table.clone()));
             let buffer = BronzeBuffer::new(&table, &topic, message, config.max_message_bytes)?;
             topics.insert(topic.topic.clone(), (topic, buffer));
         }
@@ -92,7 +101,24 @@ impl Pipeline {
         let (table, status) = lake.ensure_table(&quarantine_spec).await?;
         note_status(&mut report, &config.quarantine_table, status);
         let quarantine = QuarantineBuffer::new(&table)?;
-        Ok(Self { lake, kafka, config, topics, quarantine, resume, report })
+        Ok(Self {
+            lake,
+            kafka,
+            config,
+            topics,
+            quarantine,
+            resume,
+            report,
+            bronze_tables,
+            lineage_parent: None,
+            lineage: None,
+        })
+    }
+
+    /// Reports each topic's ingest as a STREAMING lineage run under `parent`.
+    pub fn with_lineage(mut self, parent: LineageParent) -> Self {
+        self.lineage_parent = Some(parent);
+        self
     }
 
     /// Consumes until `shutdown` resolves (or, in `UntilCaughtUp` mode, until every assigned
@@ -102,6 +128,26 @@ impl Pipeline {
         mode: RunMode,
         shutdown: impl Future<Output = ()>,
     ) -> Result<IngestReport, IngestError> {
+        if let Some(parent) = &self.lineage_parent {
+            let sources: Vec<TopicSource<'_>> = self
+                .bronze_tables
+                .iter()
+                .map(|(topic, message_type, table)| TopicSource { topic, message_type, table })
+                .collect();
+            self.lineage = Some(BronzeLineage::start(parent, &self.lake, &self.kafka.brokers, &sources));
+        }
+        let result = self.consume(mode, shutdown).await;
+        if let Some(lineage) = self.lineage.take() {
+            lineage.finish(result.as_ref().err().map(|e| e.to_string()).as_deref());
+        }
+        result.map(|()| self.report)
+    }
+
+    async fn consume(
+        &mut self,
+        mode: RunMode,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), IngestError> {
         let assignment: Assignment = Arc::default();
         let high_watermarks: HighWatermarks = Arc::default();
         let context = IngestContext {
@@ -180,7 +226,7 @@ impl Pipeline {
         self.start_flush(&mut in_flight, &consumer, &dlq).await?;
         self.finish_flush(&mut in_flight, &consumer).await?;
         consumer.unsubscribe();
-        Ok(self.report)
+        Ok(())
     }
 
     /// Decodes one message into its bronze buffer or the quarantine. The Kafka loop calls
@@ -248,6 +294,9 @@ impl Pipeline {
                 problem: format!("flush task failed: {e}"),
             })??;
             self.after_commit(consumer, &outcome.progress);
+            if let Some(lineage) = &mut self.lineage {
+                lineage.committed(&outcome.report, &outcome.progress);
+            }
             self.report.absorb(outcome.report);
         }
         Ok(())
@@ -323,6 +372,7 @@ impl IngestReport {
         for (table, rows) in other.bronze_rows {
             *self.bronze_rows.entry(table).or_default() += rows;
         }
+        self.bronze_snapshots.extend(other.bronze_snapshots);
         for (reason, n) in other.quarantined {
             *self.quarantined.entry(reason).or_default() += n;
         }

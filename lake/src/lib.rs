@@ -7,6 +7,7 @@
 
 mod catalog;
 mod commit;
+mod describe;
 mod error;
 mod failpoint;
 mod incremental;
@@ -21,6 +22,7 @@ mod write;
 
 pub use catalog::{CatalogConfig, Lake, parse_ident};
 pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, SnapshotChange};
+pub use describe::TableDescription;
 pub use error::LakeError;
 pub use failpoint::failpoint;
 pub use incremental::{AddedFiles, files_added_since};

@@ -218,6 +218,10 @@ pub fn kafka_offsets(ranges: &[(i32, i64, i64)]) -> (String, Value) {
         .map(|(p, from, to)| json!({ "partition": p, "fromOffset": from, "toOffset": to }))
         .collect();
     let (key, mut value) = facet("ingot_kafkaOffsets", "x", json!({ "partitions": partitions }));
-    value["_schemaURL"] = json!(format!("{}/lineage/schemas/KafkaOffsetsInputFacet.json", crate::PRODUCER));
+    // The schema lives in this repository (lineage/schemas/).
+    value["_schemaURL"] = json!(format!(
+        "{}/lineage/schemas/KafkaOffsetsInputFacet.json#/$defs/KafkaOffsetsInputFacet",
+        crate::PRODUCER
+    ));
     (key, value)
 }

@@ -4,6 +4,7 @@
 //! delivers them in order on its own task, spooling to disk while the endpoint is down, so
 //! emitting never blocks or fails the pipeline.
 
+pub mod datasets;
 mod emitter;
 pub mod facets;
 mod model;

@@ -26,6 +26,7 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     let run = PipelineRun::start(&config.lineage, !until_caught_up)?;
     let transforms = (!until_caught_up)
         .then(|| tokio::spawn(super::transform::run_scheduled(lake.clone(), config.clone(), run.context())));
+    let pipeline = pipeline.with_lineage(run.lineage_parent());
     let mode = if until_caught_up { RunMode::UntilCaughtUp } else { RunMode::Service };
     let shutdown = async {
         shutdown_signal().await;

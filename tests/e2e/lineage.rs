@@ -163,6 +163,24 @@ async fn transform_runs_emit_valid_ordered_events_pinned_to_snapshots() {
     // Children point at the pipeline run; snapshot ids in the events exist in the tables.
     let pipeline_run = runs["pipeline"][0][0]["run"]["runId"].clone();
     let lake = Lake::open(&ws.catalog()).await.unwrap();
+    // Bronze: a streaming run with RUNNING events naming the snapshots and offsets it wrote.
+    let bronze = &runs["pipeline.bronze_orders"][0];
+    let running: Vec<&Value> = bronze.iter().filter(|e| e["eventType"] == "RUNNING").collect();
+    assert!(!running.is_empty(), "RUNNING per bronze commit");
+    assert_eq!(bronze[0]["job"]["facets"]["jobType"]["processingType"], "STREAMING");
+    let last = running.last().unwrap();
+    let written: i64 =
+        last["outputs"][0]["facets"]["version"]["datasetVersion"].as_str().unwrap().parse().unwrap();
+    let table = lake.load(&parse_ident("bronze.orders").unwrap()).await.unwrap();
+    assert!(table.metadata().snapshot_by_id(written).is_some());
+    assert_eq!(last["inputs"][0]["namespace"], format!("kafka://{}", broker.addr));
+    let consumed: i64 = last["inputs"][0]["inputFacets"]["ingot_kafkaOffsets"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["toOffset"].as_i64().unwrap() - p["fromOffset"].as_i64().unwrap())
+        .sum();
+    assert_eq!(consumed, 1500, "the offsets facet covers every consumed message");
     for (job, table) in
         [("pipeline.silver_orders", "silver.orders"), ("pipeline.gold_revenue_hourly", "gold.revenue_hourly")]
     {

@@ -16,10 +16,14 @@ SPEC = pathlib.Path(__file__).resolve().parents[1] / "spec" / "openlineage"
 MARQUEZ_NAMESPACE = re.compile(r"^[a-zA-Z:;=/0-9_\-\.@+]{1,1024}$")
 
 
+OWN = pathlib.Path(__file__).resolve().parents[2] / "lineage" / "schemas"
+
+
 def load_schemas():
+    """The spec's schemas and ingot's own custom facet schemas, by $id and by facet key."""
     resources, by_key = [], {}
-    for path in sorted(SPEC.rglob("*.json")):
-        parts = path.relative_to(SPEC).parts
+    for path in sorted(SPEC.rglob("*.json")) + sorted(OWN.glob("*.json")):
+        parts = path.relative_to(SPEC).parts if path.is_relative_to(SPEC) else ("own",)
         if parts[0] in ("tests", "examples") or path.name == "registry.json":
             continue
         schema = json.loads(path.read_text())

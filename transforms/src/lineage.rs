@@ -2,7 +2,8 @@
 //! one COMPLETE (with the snapshots read and written and row counts) or FAIL.
 
 use ingot_lake::{Lake, Table, TableIdent};
-use ingot_lineage::{Dataset, Emitter, EventType, Job, RunEvent, facets, naming};
+use ingot_lineage::datasets::{self, IcebergTable};
+use ingot_lineage::{Dataset, Emitter, EventType, Job, RunEvent, facets};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -30,49 +31,25 @@ fn insert(map: &mut Map<String, Value>, (key, value): (String, Value)) {
     map.insert(key, value);
 }
 
-/// An Iceberg table as a dataset: named by its location, with the catalog name as a
-/// symlink, and its schema, storage, catalog and (when known) snapshot as facets.
+/// An Iceberg table as a dataset, as of `snapshot`.
 pub fn iceberg_dataset(
     lake: &Lake,
     ident: &TableIdent,
     table: Option<&Table>,
     snapshot: Option<i64>,
 ) -> Dataset {
-    let location = match table {
-        Some(t) => t.metadata().location().to_string(),
-        None => format!("{}/{}/{}", lake.warehouse(), ident.namespace().join("/"), ident.name()),
-    };
-    let (namespace, name) = naming::iceberg_location(&location);
-    let mut facets = Map::new();
-    let (warehouse_ns, _) = naming::iceberg_location(lake.warehouse());
-    let symlink_ns = if warehouse_ns == "file" { lake.warehouse().to_string() } else { warehouse_ns };
-    insert(&mut facets, facets::symlink_table(&symlink_ns, &ident.to_string()));
-    insert(&mut facets, facets::data_source(&namespace));
-    insert(&mut facets, facets::iceberg_storage());
-    insert(
-        &mut facets,
-        facets::catalog(
-            "sql",
-            lake.catalog_name(),
-            lake.warehouse(),
-            table.and_then(|t| t.metadata_location()),
-        ),
-    );
-    if let Some(table) = table {
-        let schema = match snapshot.and_then(|s| table.metadata().snapshot_by_id(s)) {
-            Some(s) => {
-                s.schema(table.metadata()).unwrap_or_else(|_| table.metadata().current_schema().clone())
-            }
-            None => table.metadata().current_schema().clone(),
-        };
-        let columns: Vec<(String, String)> =
-            schema.as_struct().fields().iter().map(|f| (f.name.clone(), f.field_type.to_string())).collect();
-        insert(&mut facets, facets::schema(&columns));
-    }
-    if let Some(id) = snapshot {
-        insert(&mut facets, facets::version(id));
-    }
-    Dataset { namespace, name, facets, ..Default::default() }
+    let d = lake.describe(ident, table, snapshot);
+    datasets::iceberg_table(
+        IcebergTable {
+            ident: &d.ident,
+            location: &d.location,
+            metadata_location: d.metadata_location.as_deref(),
+            columns: &d.columns,
+            warehouse: &d.warehouse,
+            catalog_name: &d.catalog_name,
+        },
+        snapshot,
+    )
 }
 
 /// One transform run's events.

@@ -1,0 +1,154 @@
+//! OpenLineage events of bronze ingestion, one STREAMING run per topic: START when the
+//! pipeline starts, RUNNING after every commit that wrote rows (cumulative counts, the
+//! bronze snapshot written, the Kafka offsets reached), then COMPLETE on a clean stop or
+//! FAIL with the error.
+
+use std::collections::BTreeMap;
+
+use ingot_lake::{Lake, SourceOffsets, Table};
+use ingot_lineage::datasets::{self, IcebergTable};
+use ingot_lineage::{Dataset, Emitter, EventType, Job, RunEvent, facets};
+use serde_json::Map;
+use uuid::Uuid;
+
+use crate::IngestReport;
+
+/// The run bronze runs report under, and where their events go.
+#[derive(Debug, Clone)]
+pub struct LineageParent {
+    pub emitter: Emitter,
+    pub run_id: Uuid,
+    pub job_name: String,
+}
+
+struct TopicRun {
+    table: String,
+    event: RunEvent,
+    /// Offsets the bronze table held when the run started: the consumed range starts here.
+    started_at: SourceOffsets,
+    /// Offsets committed so far in this run (merged over flushes).
+    reached: SourceOffsets,
+    rows: u64,
+}
+
+pub(crate) struct BronzeLineage {
+    emitter: Emitter,
+    runs: BTreeMap<String, TopicRun>,
+}
+
+/// What lineage needs of one configured topic.
+pub(crate) struct TopicSource<'a> {
+    pub topic: &'a str,
+    pub message_type: &'a str,
+    pub table: &'a Table,
+}
+
+impl BronzeLineage {
+    /// Emits START for every topic's ingest run.
+    pub(crate) fn start(
+        parent: &LineageParent,
+        lake: &Lake,
+        brokers: &str,
+        topics: &[TopicSource<'_>],
+    ) -> Self {
+        let mut runs = BTreeMap::new();
+        for source in topics {
+            let mut job = Job {
+                namespace: parent.emitter.namespace().to_string(),
+                name: format!("{}.bronze_{}", parent.job_name, source.topic.replace(['.', '-'], "_")),
+                facets: Map::new(),
+            };
+            let (k, v) = facets::job_type("STREAMING", "JOB", Some(60));
+            job.facets.insert(k, v);
+            let (k, v) = facets::documentation_job(&format!(
+                "Kafka topic {} ({}) into {} exactly once",
+                source.topic,
+                source.message_type,
+                source.table.identifier()
+            ));
+            job.facets.insert(k, v);
+            let mut event = RunEvent::new(EventType::Start, Uuid::now_v7(), job);
+            let (k, v) = facets::parent(parent.run_id, parent.emitter.namespace(), &parent.job_name);
+            event.run.facets.insert(k, v);
+            event.inputs = vec![datasets::kafka_topic(brokers, source.topic, source.message_type)];
+            let snapshot = source.table.metadata().current_snapshot_id();
+            event.outputs = vec![bronze_dataset(lake, source.table, snapshot)];
+            parent.emitter.emit(&event);
+            let started_at = SourceOffsets::of_table(source.table).unwrap_or_default();
+            runs.insert(
+                source.topic.to_string(),
+                TopicRun {
+                    table: source.table.identifier().to_string(),
+                    event,
+                    reached: started_at.clone(),
+                    started_at,
+                    rows: 0,
+                },
+            );
+        }
+        Self { emitter: parent.emitter.clone(), runs }
+    }
+
+    /// Emits RUNNING for every topic whose bronze table a flush wrote to.
+    pub(crate) fn committed(&mut self, flush: &IngestReport, progress: &SourceOffsets) {
+        for (topic, run) in &mut self.runs {
+            let Some(snapshot) = flush.bronze_snapshots.get(&run.table) else { continue };
+            run.rows += flush.bronze_rows.get(&run.table).copied().unwrap_or(0);
+            run.reached.merge(progress);
+            let mut event = run.event.next(EventType::Running);
+            let ranges: Vec<(i32, i64, i64)> = run
+                .reached
+                .0
+                .get(topic)
+                .map(|partitions| {
+                    partitions
+                        .iter()
+                        .map(|(p, to)| (*p, run.started_at.next(topic, *p).unwrap_or(0), *to))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(input) = event.inputs.first_mut() {
+                let (k, v) = facets::input_statistics(run.rows, None, None);
+                input.input_facets.insert(k, v);
+                let (k, v) = facets::kafka_offsets(&ranges);
+                input.input_facets.insert(k, v);
+            }
+            if let Some(output) = event.outputs.first_mut() {
+                let (k, v) = facets::version(*snapshot);
+                output.facets.insert(k, v);
+                let (k, v) = facets::output_statistics(run.rows, None, None);
+                output.output_facets.insert(k, v);
+            }
+            self.emitter.emit(&event);
+            run.event = event;
+        }
+    }
+
+    /// Emits each run's terminal event: COMPLETE, or FAIL with `error`.
+    pub(crate) fn finish(self, error: Option<&str>) {
+        for run in self.runs.into_values() {
+            let mut event =
+                run.event.next(if error.is_some() { EventType::Fail } else { EventType::Complete });
+            if let Some(message) = error {
+                let (k, v) = facets::error_message(message);
+                event.run.facets.insert(k, v);
+            }
+            self.emitter.emit(&event);
+        }
+    }
+}
+
+fn bronze_dataset(lake: &Lake, table: &Table, snapshot: Option<i64>) -> Dataset {
+    let d = lake.describe(table.identifier(), Some(table), snapshot);
+    datasets::iceberg_table(
+        IcebergTable {
+            ident: &d.ident,
+            location: &d.location,
+            metadata_location: d.metadata_location.as_deref(),
+            columns: &d.columns,
+            warehouse: &d.warehouse,
+            catalog_name: &d.catalog_name,
+        },
+        snapshot,
+    )
+}
