@@ -194,21 +194,25 @@ pub struct ColumnSource {
     pub subtype: &'static str,
 }
 
-pub fn column_lineage(fields: &[(String, Vec<ColumnSource>)]) -> (String, Value) {
+/// `columnLineage`: per output column its sources, and the sources that shape the whole
+/// dataset (filters, group keys, …) under `dataset`.
+pub fn column_lineage(fields: &[(String, Vec<ColumnSource>)], dataset: &[ColumnSource]) -> (String, Value) {
+    let source = |s: &ColumnSource| {
+        json!({
+            "namespace": s.namespace, "name": s.name, "field": s.field,
+            "transformations": [{ "type": s.kind, "subtype": s.subtype }]
+        })
+    };
     let mut map = Map::new();
     for (column, sources) in fields {
-        let inputs: Vec<Value> = sources
-            .iter()
-            .map(|s| {
-                json!({
-                    "namespace": s.namespace, "name": s.name, "field": s.field,
-                    "transformations": [{ "type": s.kind, "subtype": s.subtype }]
-                })
-            })
-            .collect();
-        map.insert(column.clone(), json!({ "inputFields": inputs }));
+        map.insert(column.clone(), json!({ "inputFields": sources.iter().map(source).collect::<Vec<_>>() }));
     }
-    facet("columnLineage", "1-2-0/ColumnLineageDatasetFacet.json", json!({ "fields": map }))
+    let dataset: Vec<Value> = dataset.iter().map(source).collect();
+    facet(
+        "columnLineage",
+        "1-2-0/ColumnLineageDatasetFacet.json",
+        json!({ "fields": map, "dataset": dataset }),
+    )
 }
 
 /// ingot's own input facet: the Kafka offset range consumed per partition.

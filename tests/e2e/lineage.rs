@@ -198,6 +198,26 @@ async fn transform_runs_emit_valid_ordered_events_pinned_to_snapshots() {
         assert!(loaded.metadata().snapshot_by_id(read).is_some(), "{input_table} has snapshot {read}");
         assert!(complete["job"]["facets"]["sql"]["query"].as_str().unwrap().contains("FROM"));
     }
+    // Column lineage of a gold aggregate names the silver columns it came from, by the very
+    // identifiers of the silver input dataset.
+    let gold = runs["pipeline.gold_revenue_hourly"][0].last().unwrap();
+    let silver = &gold["inputs"][0];
+    let fields = &gold["outputs"][0]["facets"]["columnLineage"]["fields"];
+    let revenue = &fields["revenue"]["inputFields"][0];
+    assert_eq!((&revenue["namespace"], &revenue["name"]), (&silver["namespace"], &silver["name"]));
+    assert_eq!(revenue["field"], "total_amount");
+    assert_eq!(revenue["transformations"][0]["subtype"], "AGGREGATION");
+    assert_eq!(fields["customers"]["inputFields"][0]["field"], "customer_id");
+    assert_eq!(fields["window_start"]["inputFields"][0]["field"], "occurred_at");
+    assert_eq!(fields["currency"]["inputFields"][0]["transformations"][0]["subtype"], "IDENTITY");
+    let grouped: Vec<&str> = gold["outputs"][0]["facets"]["columnLineage"]["dataset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["transformations"][0]["subtype"] == "GROUP_BY")
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert!(grouped.contains(&"currency") && grouped.contains(&"occurred_at"), "{grouped:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

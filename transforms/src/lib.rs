@@ -1,6 +1,7 @@
 //! DataFusion over the lake's tables: SQL queries (with Trino's time-travel syntax) pinned to
 //! exact snapshots, and the incremental silver and gold transforms built from `sql/`.
 
+mod column_lineage;
 mod config;
 mod error;
 mod gold;
@@ -12,6 +13,7 @@ mod rows;
 mod run;
 mod silver;
 
+pub use column_lineage::{Direct, PlanLineage, plan_lineage};
 pub use config::{Kind, ScheduleConfig, TransformConfig};
 pub use error::TransformError;
 pub use lake_session::{collect, lake_session, memory_table, replace_table};

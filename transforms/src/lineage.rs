@@ -7,6 +7,7 @@ use ingot_lineage::{Dataset, Emitter, EventType, Job, RunEvent, facets};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::column_lineage::PlanLineage;
 use crate::config::Kind;
 use crate::{TransformConfig, TransformReport};
 
@@ -57,6 +58,9 @@ pub struct RunLineage<'a> {
     emitter: &'a Emitter,
     kind: Kind,
     event: RunEvent,
+    /// The SQL's column lineage, when its plan could be built.
+    plan: Option<PlanLineage>,
+    input_table: String,
 }
 
 impl<'a> RunLineage<'a> {
@@ -68,6 +72,7 @@ impl<'a> RunLineage<'a> {
         sql: &str,
         input: Dataset,
         output: Dataset,
+        plan: Option<PlanLineage>,
     ) -> Self {
         let mut job = Job {
             namespace: emitter.namespace().to_string(),
@@ -94,7 +99,7 @@ impl<'a> RunLineage<'a> {
         event.inputs = vec![input];
         event.outputs = vec![output];
         emitter.emit(&event);
-        RunLineage { emitter, kind: config.kind, event }
+        RunLineage { emitter, kind: config.kind, event, plan, input_table: config.input.clone() }
     }
 
     /// Emits COMPLETE with what the run read and wrote.
@@ -122,8 +127,49 @@ impl<'a> RunLineage<'a> {
         }
         let mut output = output;
         insert(&mut output.output_facets, facets::output_statistics(report.written_rows, None, None));
+        if let (Some(plan), Some(input)) = (&self.plan, event.inputs.first()) {
+            let facet = self.column_lineage(plan, input, &output);
+            insert(&mut output.facets, facet);
+        }
         event.outputs = vec![output];
         self.emitter.emit(&event);
+    }
+
+    /// The plan's lineage in terms of the event's datasets: sources in the input table named
+    /// exactly as the input dataset, output columns only those the table has.
+    fn column_lineage(&self, plan: &PlanLineage, input: &Dataset, output: &Dataset) -> (String, Value) {
+        let written: Vec<&str> = output.facets["schema"]["fields"]
+            .as_array()
+            .map(|fields| fields.iter().filter_map(|f| f["name"].as_str()).collect())
+            .unwrap_or_default();
+        let from_input = |table: &str| table == self.input_table;
+        let source = |field: &str, kind: &'static str, subtype: &'static str| facets::ColumnSource {
+            namespace: input.namespace.clone(),
+            name: input.name.clone(),
+            field: field.to_string(),
+            kind,
+            subtype,
+        };
+        let fields: Vec<(String, Vec<facets::ColumnSource>)> = plan
+            .columns
+            .iter()
+            .filter(|(name, _)| written.is_empty() || written.contains(&name.as_str()))
+            .map(|(name, sources)| {
+                let sources = sources
+                    .iter()
+                    .filter(|((table, _), _)| from_input(table))
+                    .map(|((_, field), direct)| source(field, "DIRECT", direct.subtype()))
+                    .collect();
+                (name.clone(), sources)
+            })
+            .collect();
+        let dataset: Vec<facets::ColumnSource> = plan
+            .indirect
+            .iter()
+            .filter(|((table, _), _)| from_input(table))
+            .map(|((_, field), subtype)| source(field, "INDIRECT", subtype))
+            .collect();
+        facets::column_lineage(&fields, &dataset)
     }
 
     /// Emits FAIL with the error.

@@ -7,8 +7,10 @@ use ingot_lake::{Lake, TableIdent};
 
 use ingot_lineage::Emitter;
 
+use crate::column_lineage::{PlanLineage, plan_lineage};
 use crate::config::Kind;
 use crate::gold::run_gold;
+use crate::lake_session::lake_session;
 use crate::lineage::{ParentRun, RunLineage, iceberg_dataset};
 use crate::progress::Pending;
 use crate::silver::run_silver;
@@ -121,7 +123,11 @@ pub async fn run_transforms(
                 pending.target.as_ref(),
                 pending.target.as_ref().and_then(|t| t.metadata().current_snapshot_id()),
             );
-            let run = RunLineage::start(&context.emitter, &context.parent, config, &sql, input, output);
+            let plan = match context.emitter.enabled() {
+                true => column_lineage_of(lake, &sql).await,
+                false => None,
+            };
+            let run = RunLineage::start(&context.emitter, &context.parent, config, &sql, input, output, plan);
             let ident = pending.ident.clone();
             let result = match kind {
                 Kind::Silver => run_silver(lake, config, &sql, quarantine, pending).await,
@@ -143,4 +149,17 @@ pub async fn run_transforms(
         }
     }
     Ok(reports)
+}
+
+/// The SQL's column lineage, from its plan over the current tables; `None` (and a log line)
+/// when the plan cannot be built — lineage never fails a run.
+async fn column_lineage_of(lake: &Lake, sql: &str) -> Option<PlanLineage> {
+    let planned = async { Ok::<_, TransformError>(lake_session(lake).await?.sql(sql).await?) }.await;
+    match planned {
+        Ok(frame) => Some(plan_lineage(frame.logical_plan())),
+        Err(e) => {
+            tracing::debug!(error = %e, "no column lineage for this run");
+            None
+        }
+    }
 }
