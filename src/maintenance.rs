@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use ingot_lake::{CompactOptions, ExpireOptions, Lake, LakeError, OrphanOptions, TableIdent, parse_ident};
+use ingot_lake::{
+    CompactOptions, ExpireOptions, Lake, LakeError, OrphanOptions, Table, TableIdent, parse_ident,
+};
+use ingot_lineage::{EventType, Job, RunEvent, facets};
+use ingot_transforms::{RunContext, iceberg_dataset};
 use serde::Deserialize;
 
 /// `[maintenance]`: how tables are compacted and cleaned.
@@ -90,7 +94,8 @@ impl MaintenanceConfig {
 
 /// Runs compaction, expiry and orphan cleanup on every table each `interval`, until the
 /// future is dropped. A failure is logged and tried again next round; it never stops ingest.
-pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig) {
+/// Each table's round is a lineage run (`pipeline.maintain_<table>`) with its nominal time.
+pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig, context: RunContext) {
     if config.interval.is_zero() {
         return;
     }
@@ -99,30 +104,90 @@ pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig) {
     tick.tick().await; // the first tick is immediate; start one interval in
     loop {
         tick.tick().await;
-        if let Err(e) = maintain_all(&lake, &config).await {
+        let nominal = ingot_lineage::now();
+        if let Err(e) = maintain_all(&lake, &config, &context, &nominal).await {
             tracing::warn!(error = %e, "scheduled maintenance failed; trying again next interval");
         }
     }
 }
 
-async fn maintain_all(lake: &Lake, config: &MaintenanceConfig) -> Result<(), LakeError> {
+async fn maintain_all(
+    lake: &Lake,
+    config: &MaintenanceConfig,
+    context: &RunContext,
+    nominal: &str,
+) -> Result<(), LakeError> {
     for ident in config.tables(lake, None).await? {
-        let table = lake.load(&ident).await?;
-        let compacted = lake.compact(&table, &config.compact_options(false)).await;
-        if let Err(e) = &compacted {
-            tracing::warn!(table = %ident, error = %e, "compaction failed");
-        }
-        let table = lake.load(&ident).await?;
-        let expired = lake.expire_snapshots(&table, &config.expire_options(false)).await?;
-        let table = lake.load(&ident).await?;
-        let orphans = lake.clean_orphans(&table, &config.orphan_options(false)).await?;
-        tracing::info!(
-            table = %ident,
-            compacted_partitions = compacted.map(|r| r.groups.len()).unwrap_or(0),
-            expired_snapshots = expired.expired_snapshots.len(),
-            deleted_files = expired.deleted_files.len() + orphans.orphans.len(),
-            "maintained"
-        );
+        let before = lake.load(&ident).await?;
+        let run = MaintenanceLineage::start(lake, context, &before, Some(nominal));
+        let result = maintain_one(lake, config, &ident).await;
+        let after = lake.load(&ident).await?;
+        run.finish(lake, &after, result.as_ref().err().map(|e| e.to_string()).as_deref());
+        result?;
     }
     Ok(())
+}
+
+async fn maintain_one(lake: &Lake, config: &MaintenanceConfig, ident: &TableIdent) -> Result<(), LakeError> {
+    let table = lake.load(ident).await?;
+    let compacted = lake.compact(&table, &config.compact_options(false)).await;
+    if let Err(e) = &compacted {
+        tracing::warn!(table = %ident, error = %e, "compaction failed");
+    }
+    let table = lake.load(ident).await?;
+    let expired = lake.expire_snapshots(&table, &config.expire_options(false)).await?;
+    let table = lake.load(ident).await?;
+    let orphans = lake.clean_orphans(&table, &config.orphan_options(false)).await?;
+    tracing::info!(
+        table = %ident,
+        compacted_partitions = compacted.map(|r| r.groups.len()).unwrap_or(0),
+        expired_snapshots = expired.expired_snapshots.len(),
+        deleted_files = expired.deleted_files.len() + orphans.orphans.len(),
+        "maintained"
+    );
+    Ok(())
+}
+
+/// A maintenance run's events: START with the table as it was, COMPLETE or FAIL with the
+/// snapshot it ended at.
+pub struct MaintenanceLineage<'a> {
+    context: &'a RunContext,
+    event: RunEvent,
+}
+
+impl<'a> MaintenanceLineage<'a> {
+    pub fn start(lake: &Lake, context: &'a RunContext, table: &Table, nominal: Option<&str>) -> Self {
+        let emitter = &context.emitter;
+        let ident = table.identifier();
+        let name = format!("{}.maintain_{}", context.parent.job_name, ident.to_string().replace('.', "_"));
+        let mut job = Job { namespace: emitter.namespace().to_string(), name, facets: Default::default() };
+        let (k, v) = facets::job_type("BATCH", "MAINTENANCE", None);
+        job.facets.insert(k, v);
+        let (k, v) =
+            facets::documentation_job(&format!("compact, expire snapshots and clean orphans of {ident}"));
+        job.facets.insert(k, v);
+        let mut event = RunEvent::new(EventType::Start, uuid::Uuid::now_v7(), job);
+        let (k, v) = facets::parent(context.parent.run_id, emitter.namespace(), &context.parent.job_name);
+        event.run.facets.insert(k, v);
+        if let Some(start) = nominal {
+            let (k, v) = facets::nominal_time(start, None);
+            event.run.facets.insert(k, v);
+        }
+        let snapshot = table.metadata().current_snapshot_id();
+        event.inputs = vec![iceberg_dataset(lake, ident, Some(table), snapshot)];
+        event.outputs = vec![iceberg_dataset(lake, ident, Some(table), snapshot)];
+        emitter.emit(&event);
+        Self { context, event }
+    }
+
+    pub fn finish(self, lake: &Lake, after: &Table, error: Option<&str>) {
+        let mut event = self.event.next(if error.is_some() { EventType::Fail } else { EventType::Complete });
+        if let Some(message) = error {
+            let (k, v) = facets::error_message(message);
+            event.run.facets.insert(k, v);
+        }
+        let snapshot = after.metadata().current_snapshot_id();
+        event.outputs = vec![iceberg_dataset(lake, after.identifier(), Some(after), snapshot)];
+        self.context.emitter.emit(&event);
+    }
 }

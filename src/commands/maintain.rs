@@ -5,6 +5,8 @@ use ingot_lake::Lake;
 use super::CliError;
 use crate::cli::{MaintainArgs, MaintainKind};
 use crate::config::Config;
+use crate::maintenance::MaintenanceLineage;
+use crate::pipeline_run::PipelineRun;
 
 pub async fn maintain(config: &Config, args: &MaintainArgs) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
@@ -26,63 +28,90 @@ pub async fn maintain(config: &Config, args: &MaintainArgs) -> Result<(), CliErr
         }
     };
     let verb = if dry_run { "would" } else { "did" };
-    for ident in settings.tables(&lake, table.as_deref()).await? {
+    let run = PipelineRun::start(&config.lineage, false)?;
+    let context = run.context();
+    let result = maintain_tables(&lake, &settings, table.as_deref(), args, dry_run, verb, &context).await;
+    run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
+    result
+}
+
+async fn maintain_tables(
+    lake: &Lake,
+    settings: &crate::maintenance::MaintenanceConfig,
+    table: Option<&str>,
+    args: &MaintainArgs,
+    dry_run: bool,
+    verb: &str,
+    context: &ingot_transforms::RunContext,
+) -> Result<(), CliError> {
+    for ident in settings.tables(lake, table).await? {
         let loaded = lake.load(&ident).await?;
-        match &args.which {
-            MaintainKind::Compact { .. } => {
-                let report = lake.compact(&loaded, &settings.compact_options(dry_run)).await?;
-                let files: usize = report.groups.iter().map(|g| g.input_files).sum();
-                let merge = if report.manifests_merged {
-                    format!("; merge {} manifests", report.manifests_before)
-                } else {
-                    String::new()
-                };
-                if report.groups.is_empty() {
-                    println!("{ident}: no partition has {} small files{merge}", settings.compact_min_files);
-                } else if dry_run {
-                    println!(
-                        "{ident}: would compact {files} files in {} partitions{merge}",
-                        report.groups.len()
-                    );
-                } else {
-                    println!(
-                        "{ident}: compacted {files} files in {} partitions into {} files{merge}",
-                        report.groups.len(),
-                        report.output_files
-                    );
+        // A dry run changes nothing, so it is not a run lineage records.
+        let lineage = (!dry_run).then(|| MaintenanceLineage::start(lake, context, &loaded, None));
+        let outcome: Result<(), CliError> = async {
+            match &args.which {
+                MaintainKind::Compact { .. } => {
+                    let report = lake.compact(&loaded, &settings.compact_options(dry_run)).await?;
+                    let files: usize = report.groups.iter().map(|g| g.input_files).sum();
+                    let merge = if report.manifests_merged {
+                        format!("; merge {} manifests", report.manifests_before)
+                    } else {
+                        String::new()
+                    };
+                    if report.groups.is_empty() {
+                        println!("{ident}: no partition has {} small files{merge}", settings.compact_min_files);
+                    } else if dry_run {
+                        println!(
+                            "{ident}: would compact {files} files in {} partitions{merge}",
+                            report.groups.len()
+                        );
+                    } else {
+                        println!(
+                            "{ident}: compacted {files} files in {} partitions into {} files{merge}",
+                            report.groups.len(),
+                            report.output_files
+                        );
+                    }
+                    for group in &report.groups {
+                        println!(
+                            "  {:<40} {:>6} files {:>12} bytes {:>10} rows",
+                            group.partition, group.input_files, group.input_bytes, group.rows
+                        );
+                    }
                 }
-                for group in &report.groups {
+                MaintainKind::Expire { .. } => {
+                    let report = lake.expire_snapshots(&loaded, &settings.expire_options(dry_run)).await?;
                     println!(
-                        "  {:<40} {:>6} files {:>12} bytes {:>10} rows",
-                        group.partition, group.input_files, group.input_bytes, group.rows
+                        "{ident}: {verb} expire {} snapshots (keeping {}) and delete {} files",
+                        report.expired_snapshots.len(),
+                        report.kept_snapshots,
+                        report.deleted_files.len()
                     );
+                    if dry_run {
+                        report.deleted_files.iter().for_each(|f| println!("  {f}"));
+                    }
+                }
+                MaintainKind::CleanOrphans { .. } => {
+                    let report = lake.clean_orphans(&loaded, &settings.orphan_options(dry_run)).await?;
+                    println!(
+                        "{ident}: {verb} delete {} orphan files of {} scanned ({} unreferenced but younger than the safety age)",
+                        report.orphans.len(),
+                        report.scanned_files,
+                        report.too_young
+                    );
+                    if dry_run {
+                        report.orphans.iter().for_each(|f| println!("  {f}"));
+                    }
                 }
             }
-            MaintainKind::Expire { .. } => {
-                let report = lake.expire_snapshots(&loaded, &settings.expire_options(dry_run)).await?;
-                println!(
-                    "{ident}: {verb} expire {} snapshots (keeping {}) and delete {} files",
-                    report.expired_snapshots.len(),
-                    report.kept_snapshots,
-                    report.deleted_files.len()
-                );
-                if dry_run {
-                    report.deleted_files.iter().for_each(|f| println!("  {f}"));
-                }
-            }
-            MaintainKind::CleanOrphans { .. } => {
-                let report = lake.clean_orphans(&loaded, &settings.orphan_options(dry_run)).await?;
-                println!(
-                    "{ident}: {verb} delete {} orphan files of {} scanned ({} unreferenced but younger than the safety age)",
-                    report.orphans.len(),
-                    report.scanned_files,
-                    report.too_young
-                );
-                if dry_run {
-                    report.orphans.iter().for_each(|f| println!("  {f}"));
-                }
-            }
+            Ok(())
         }
+        .await;
+        if let Some(lineage) = lineage {
+            let after = lake.load(&ident).await?;
+            lineage.finish(lake, &after, outcome.as_ref().err().map(|e| e.to_string()).as_deref());
+        }
+        outcome?;
     }
     Ok(())
 }

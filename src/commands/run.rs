@@ -12,8 +12,6 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     }
     let registry = ContractRegistry::load(&config.contracts.dir)?;
     let lake = Lake::open(&config.catalog).await?;
-    let maintenance =
-        tokio::spawn(crate::maintenance::run_scheduled(lake.clone(), config.maintenance.clone()));
     let pipeline = Pipeline::prepare(
         lake.clone(),
         &registry,
@@ -24,6 +22,11 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     .await?;
     // After `prepare`, which creates the quarantine table the transforms write to.
     let run = PipelineRun::start(&config.lineage, !until_caught_up)?;
+    let maintenance = tokio::spawn(crate::maintenance::run_scheduled(
+        lake.clone(),
+        config.maintenance.clone(),
+        run.context(),
+    ));
     let transforms = (!until_caught_up)
         .then(|| tokio::spawn(super::transform::run_scheduled(lake.clone(), config.clone(), run.context())));
     let pipeline = pipeline.with_lineage(run.lineage_parent());

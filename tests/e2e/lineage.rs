@@ -218,6 +218,19 @@ async fn transform_runs_emit_valid_ordered_events_pinned_to_snapshots() {
         .map(|d| d["field"].as_str().unwrap())
         .collect();
     assert!(grouped.contains(&"currency") && grouped.contains(&"occurred_at"), "{grouped:?}");
+
+    // Maintenance is a run too: START with the table as it was, COMPLETE at the new snapshot.
+    let out = ws.ingot(&["maintain", "compact", "bronze.orders", "--min-files", "2"]);
+    assert!(out.contains("compacted"), "{out}");
+    let events = receiver.events();
+    assert_valid(&events);
+    let runs = assert_run_cycles(&events);
+    let maintain = runs["pipeline.maintain_bronze_orders"][0].last().unwrap();
+    let after: i64 =
+        maintain["outputs"][0]["facets"]["version"]["datasetVersion"].as_str().unwrap().parse().unwrap();
+    let bronze = lake.load(&parse_ident("bronze.orders").unwrap()).await.unwrap();
+    assert_eq!(Some(after), bronze.metadata().current_snapshot_id());
+    assert_eq!(bronze.metadata().current_snapshot().unwrap().summary().operation.as_str(), "replace");
 }
 
 #[tokio::test(flavor = "multi_thread")]
