@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use ingot_lake::{Lake, SourceOffsets, Table};
-use ingot_lineage::datasets::{self, IcebergTable};
-use ingot_lineage::{Dataset, Emitter, EventType, Job, RunEvent, facets};
+use ingot_lineage::datasets;
+use ingot_lineage::{Emitter, EventType, Job, RunEvent, facets};
 use serde_json::Map;
 use uuid::Uuid;
 
@@ -72,7 +72,8 @@ impl BronzeLineage {
             event.run.facets.insert(k, v);
             event.inputs = vec![datasets::kafka_topic(brokers, source.topic, source.message_type)];
             let snapshot = source.table.metadata().current_snapshot_id();
-            event.outputs = vec![bronze_dataset(lake, source.table, snapshot)];
+            event.outputs =
+                vec![lake.lineage_dataset(source.table.identifier(), Some(source.table), snapshot)];
             parent.emitter.emit(&event);
             let started_at = SourceOffsets::of_table(source.table).unwrap_or_default();
             runs.insert(
@@ -136,19 +137,4 @@ impl BronzeLineage {
             self.emitter.emit(&event);
         }
     }
-}
-
-fn bronze_dataset(lake: &Lake, table: &Table, snapshot: Option<i64>) -> Dataset {
-    let d = lake.describe(table.identifier(), Some(table), snapshot);
-    datasets::iceberg_table(
-        IcebergTable {
-            ident: &d.ident,
-            location: &d.location,
-            metadata_location: d.metadata_location.as_deref(),
-            columns: &d.columns,
-            warehouse: &d.warehouse,
-            catalog_name: &d.catalog_name,
-        },
-        snapshot,
-    )
 }

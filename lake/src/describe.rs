@@ -1,7 +1,10 @@
-//! A table as lineage and catalogs outside ingot name it: location, metadata file, columns.
+//! A table as lineage names it: location, metadata file, columns, catalog.
 
 use iceberg::TableIdent;
 use iceberg::table::Table;
+
+use ingot_lineage::Dataset;
+use ingot_lineage::datasets::{self, IcebergTable};
 
 use crate::Lake;
 
@@ -56,5 +59,26 @@ impl Lake {
             warehouse: self.warehouse().to_string(),
             catalog_name: self.catalog_name().to_string(),
         }
+    }
+
+    /// `table` (or the table `ident` will become) as an OpenLineage dataset as of `snapshot`.
+    pub fn lineage_dataset(
+        &self,
+        ident: &TableIdent,
+        table: Option<&Table>,
+        snapshot: Option<i64>,
+    ) -> Dataset {
+        let d = self.describe(ident, table, snapshot);
+        datasets::iceberg_table(
+            IcebergTable {
+                ident: &d.ident,
+                location: &d.location,
+                metadata_location: d.metadata_location.as_deref(),
+                columns: &d.columns,
+                warehouse: &d.warehouse,
+                catalog_name: &d.catalog_name,
+            },
+            snapshot,
+        )
     }
 }

@@ -2,7 +2,6 @@
 //! one COMPLETE (with the snapshots read and written and row counts) or FAIL.
 
 use ingot_lake::{Lake, Table, TableIdent};
-use ingot_lineage::datasets::{self, IcebergTable};
 use ingot_lineage::{Dataset, Emitter, EventType, Job, RunEvent, facets};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -39,18 +38,7 @@ pub fn iceberg_dataset(
     table: Option<&Table>,
     snapshot: Option<i64>,
 ) -> Dataset {
-    let d = lake.describe(ident, table, snapshot);
-    datasets::iceberg_table(
-        IcebergTable {
-            ident: &d.ident,
-            location: &d.location,
-            metadata_location: d.metadata_location.as_deref(),
-            columns: &d.columns,
-            warehouse: &d.warehouse,
-            catalog_name: &d.catalog_name,
-        },
-        snapshot,
-    )
+    lake.lineage_dataset(ident, table, snapshot)
 }
 
 /// One transform run's events.
