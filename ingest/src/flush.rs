@@ -21,6 +21,7 @@ pub(crate) struct QuarantineWork {
     pub consumed: SourceOffsets,
     pub dlq: Vec<DlqMessage>,
     pub by_reason: HashMap<String, u64>,
+    pub by_rule: HashMap<(String, String), u64>,
 }
 
 /// Everything one flush commits.
@@ -58,6 +59,9 @@ impl FlushJob {
             failpoint::hit("after-quarantine-commit");
             for (reason, n) in work.by_reason {
                 *report.quarantined.entry(reason).or_default() += n;
+            }
+            for (key, n) in work.by_rule {
+                *report.rule_violations.entry(key).or_default() += n;
             }
         }
         for (ident, batches, consumed) in self.bronze {

@@ -37,6 +37,8 @@ pub struct IngestReport {
     pub bronze_rows: BTreeMap<String, u64>,
     /// The latest snapshot committed to each bronze table.
     pub bronze_snapshots: BTreeMap<String, i64>,
+    /// Messages each contract rule quarantined, by (topic, rule).
+    pub rule_violations: BTreeMap<(String, String), u64>,
     pub quarantined: BTreeMap<String, u64>,
     pub snapshots: u64,
     pub skipped_rows: u64,
@@ -57,8 +59,8 @@ pub struct Pipeline {
     quarantine: QuarantineBuffer,
     resume: ResumeOffsets,
     report: IngestReport,
-    /// (topic, message type, bronze table) as prepared, for lineage.
-    bronze_tables: Vec<(String, String, ingot_lake::Table)>,
+    /// (topic config, bronze table) as prepared, for lineage.
+    bronze_tables: Vec<(TopicConfig, ingot_lake::Table)>,
     lineage_parent: Option<LineageParent>,
     lineage: Option<BronzeLineage>,
 }
@@ -90,7 +92,7 @@ impl Pipeline {
                     resume.insert((topic.topic.clone(), *partition), *next);
                 }
             }
-            bronze_tables.push((topic.topic.clone(), topic.message.clone(), table.clone()));
+            bronze_tables.push((topic.clone(), table.clone()));
             let buffer = BronzeBuffer::new(&table, &topic, message, config.max_message_bytes)?;
             topics.insert(topic.topic.clone(), (topic, buffer));
         }
@@ -129,11 +131,8 @@ impl Pipeline {
         shutdown: impl Future<Output = ()>,
     ) -> Result<IngestReport, IngestError> {
         if let Some(parent) = &self.lineage_parent {
-            let sources: Vec<TopicSource<'_>> = self
-                .bronze_tables
-                .iter()
-                .map(|(topic, message_type, table)| TopicSource { topic, message_type, table })
-                .collect();
+            let sources: Vec<TopicSource<'_>> =
+                self.bronze_tables.iter().map(|(topic, table)| TopicSource { topic, table }).collect();
             self.lineage = Some(BronzeLineage::start(parent, &self.lake, &self.kafka.brokers, &sources));
         }
         let result = self.consume(mode, shutdown).await;
@@ -373,6 +372,9 @@ impl IngestReport {
             *self.bronze_rows.entry(table).or_default() += rows;
         }
         self.bronze_snapshots.extend(other.bronze_snapshots);
+        for (key, n) in other.rule_violations {
+            *self.rule_violations.entry(key).or_default() += n;
+        }
         for (reason, n) in other.quarantined {
             *self.quarantined.entry(reason).or_default() += n;
         }

@@ -61,6 +61,8 @@ pub(crate) struct QuarantineBuffer {
     consumed: SourceOffsets,
     dlq: Vec<DlqMessage>,
     by_reason: HashMap<String, u64>,
+    /// Messages each contract rule quarantined, by (topic, rule).
+    by_rule: HashMap<(String, String), u64>,
 }
 
 impl QuarantineBuffer {
@@ -78,6 +80,7 @@ impl QuarantineBuffer {
             consumed: SourceOffsets::default(),
             dlq: Vec::new(),
             by_reason: HashMap::new(),
+            by_rule: HashMap::new(),
         })
     }
 
@@ -98,6 +101,9 @@ impl QuarantineBuffer {
         self.error.append_value(&failure.detail);
         self.consumed.advance(meta.topic, meta.partition, meta.offset + 1);
         *self.by_reason.entry(failure.reason.code().to_string()).or_default() += 1;
+        if let Some(rule) = failure.reason.rule() {
+            *self.by_rule.entry((meta.topic.to_string(), rule.to_string())).or_default() += 1;
+        }
         self.rows += 1;
         if let Some(dlq_topic) = dlq_topic {
             self.dlq.push(DlqMessage {
@@ -135,6 +141,7 @@ impl QuarantineBuffer {
             consumed: std::mem::take(&mut self.consumed),
             dlq: std::mem::take(&mut self.dlq),
             by_reason: std::mem::take(&mut self.by_reason),
+            by_rule: std::mem::take(&mut self.by_rule),
         })
     }
 }

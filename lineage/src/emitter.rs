@@ -36,6 +36,7 @@ enum Message {
 pub struct Emitter {
     tx: Option<mpsc::Sender<Message>>,
     namespace: String,
+    source_url: Option<String>,
     pub stats: Arc<EmitterStats>,
 }
 
@@ -52,9 +53,15 @@ impl Emitter {
     /// Starts the delivery task (inside a Tokio runtime). Errors name the bad config key.
     pub fn start(config: &LineageConfig) -> Result<Emitter, String> {
         let stats = Arc::new(EmitterStats::default());
+        if let Some(url) = &config.source_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!("lineage.source_url must be an absolute http(s) URL, got `{url}`"));
+        }
+        let source_url = config.source_url.clone();
         let sink = match config.transport {
             TransportKind::None => {
-                return Ok(Emitter { tx: None, namespace: config.namespace.clone(), stats });
+                return Ok(Emitter { tx: None, namespace: config.namespace.clone(), source_url, stats });
             }
             TransportKind::Http => {
                 let url = config.url.as_deref().ok_or("lineage.url is required for transport = \"http\"")?;
@@ -75,17 +82,22 @@ impl Emitter {
         let (tx, rx) = mpsc::channel(QUEUE);
         let spool = Spool { path: config.spool_dir.join(SPOOL_FILE) };
         tokio::spawn(deliver_loop(rx, sink, spool, stats.clone()));
-        Ok(Emitter { tx: Some(tx), namespace: config.namespace.clone(), stats })
+        Ok(Emitter { tx: Some(tx), namespace: config.namespace.clone(), source_url, stats })
     }
 
     /// An emitter that emits nothing.
     pub fn disabled() -> Emitter {
-        Emitter { tx: None, namespace: "ingot".into(), stats: Arc::default() }
+        Emitter { tx: None, namespace: "ingot".into(), source_url: None, stats: Arc::default() }
     }
 
     /// The job namespace of ingot's jobs.
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// The repository URL jobs link their code to, if configured.
+    pub fn source_url(&self) -> Option<&str> {
+        self.source_url.as_deref()
     }
 
     pub fn enabled(&self) -> bool {

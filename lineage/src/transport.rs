@@ -44,6 +44,10 @@ pub struct LineageConfig {
     /// Where events wait while the endpoint is down (delivered in order once it is back).
     #[serde(default = "default_spool")]
     pub spool_dir: PathBuf,
+    /// `http(s)` URL of the repository holding `sql/`: transform jobs link their SQL file
+    /// there (`sourceCodeLocation`), which Marquez shows as the job's location.
+    #[serde(default)]
+    pub source_url: Option<String>,
 }
 
 fn default_namespace() -> String {
@@ -69,6 +73,7 @@ impl Default for LineageConfig {
             api_key_env: default_api_key_env(),
             timeout: default_timeout(),
             spool_dir: default_spool(),
+            source_url: None,
         }
     }
 }

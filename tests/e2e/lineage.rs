@@ -84,9 +84,13 @@ impl Receiver {
     }
 }
 
+const SOURCE: &str = "source_url = \"https://example.org/acme/pipelines\"";
+
 fn workspace(broker: &Broker, receiver: &Receiver) -> Workspace {
-    let lineage =
-        format!("[lineage]\ntransport = \"http\"\nurl = \"{}\"\nnamespace = \"ingot-test\"\n", receiver.url);
+    let lineage = format!(
+        "[lineage]\ntransport = \"http\"\nurl = \"{}\"\nnamespace = \"ingot-test\"\n{SOURCE}\n",
+        receiver.url
+    );
     let topics = format!("{ORDERS_TOPIC}\n{lineage}\n{}", crate::transforms::transforms_toml());
     Workspace::new(broker, &demo_contracts(), 500, &topics)
 }
@@ -150,7 +154,17 @@ async fn transform_runs_emit_valid_ordered_events_pinned_to_snapshots() {
     let receiver = Receiver::start().await;
     let broker = Broker::start();
     let ws = workspace(&broker, &receiver);
-    ws.ingot(&["produce", "--topic", "orders", "--count", "1500", "--duplicate-ratio", "0.1"]);
+    ws.ingot(&[
+        "produce",
+        "--topic",
+        "orders",
+        "--count",
+        "1500",
+        "--duplicate-ratio",
+        "0.1",
+        "--bad-ratio",
+        "0.05",
+    ]);
     ws.ingot(&["run", "--until-caught-up"]);
     let events = receiver.events();
     assert_valid(&events);
@@ -181,6 +195,12 @@ async fn transform_runs_emit_valid_ordered_events_pinned_to_snapshots() {
         .map(|p| p["toOffset"].as_i64().unwrap() - p["fromOffset"].as_i64().unwrap())
         .sum();
     assert_eq!(consumed, 1500, "the offsets facet covers every consumed message");
+    // Contract rules as data quality assertions, with the messages each one quarantined.
+    let assertions =
+        last["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"].as_array().unwrap();
+    let names: Vec<&str> = assertions.iter().map(|a| a["assertion"].as_str().unwrap()).collect();
+    assert!(names.contains(&"order_id_present") && names.contains(&"known_currency"), "{names:?}");
+    assert!(assertions.iter().any(|a| a["success"] == false), "some rules were broken: {assertions:?}");
     for (job, table) in
         [("pipeline.silver_orders", "silver.orders"), ("pipeline.gold_revenue_hourly", "gold.revenue_hourly")]
     {
@@ -197,6 +217,7 @@ async fn transform_runs_emit_valid_ordered_events_pinned_to_snapshots() {
         let loaded = lake.load(&parse_ident(input_table).unwrap()).await.unwrap();
         assert!(loaded.metadata().snapshot_by_id(read).is_some(), "{input_table} has snapshot {read}");
         assert!(complete["job"]["facets"]["sql"]["query"].as_str().unwrap().contains("FROM"));
+        assert!(complete["job"]["facets"]["sourceCodeLocation"]["path"].as_str().unwrap().ends_with(".sql"));
     }
     // Column lineage of a gold aggregate names the silver columns it came from, by the very
     // identifiers of the silver input dataset.

@@ -69,6 +69,9 @@ impl<'a> RunLineage<'a> {
         };
         insert(&mut job.facets, facets::job_type("BATCH", "QUERY", None));
         insert(&mut job.facets, facets::sql(sql.trim()));
+        if let Some(url) = emitter.source_url() {
+            insert(&mut job.facets, facets::source_code_location(url, &config.sql.display().to_string()));
+        }
         insert(
             &mut job.facets,
             facets::documentation_job(&format!(
