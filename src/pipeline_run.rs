@@ -39,6 +39,7 @@ impl PipelineRun {
         RunContext {
             emitter: self.emitter.clone(),
             parent: ParentRun { run_id: self.start.run.run_id, job_name: PIPELINE_JOB.into() },
+            nominal: None,
         }
     }
 

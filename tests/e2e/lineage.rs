@@ -219,6 +219,12 @@ async fn transform_runs_emit_valid_ordered_events_pinned_to_snapshots() {
         assert!(complete["job"]["facets"]["sql"]["query"].as_str().unwrap().contains("FROM"));
         assert!(complete["job"]["facets"]["sourceCodeLocation"]["path"].as_str().unwrap().ends_with(".sql"));
     }
+    // Before silver exists, its START already names the columns the SQL will write.
+    let silver_start = &runs["pipeline.silver_orders"][0][0];
+    let columns =
+        silver_start["outputs"][0]["facets"]["schema"]["fields"].as_array().expect("schema at START");
+    assert!(columns.iter().any(|c| c["name"] == "total_amount"));
+    assert!(!columns.iter().any(|c| c["name"] == "_rule_violation"));
     // Column lineage of a gold aggregate names the silver columns it came from, by the very
     // identifiers of the silver input dataset.
     let gold = runs["pipeline.gold_revenue_hourly"][0].last().unwrap();

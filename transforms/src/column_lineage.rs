@@ -35,6 +35,8 @@ pub struct PlanLineage {
     pub columns: Vec<(String, BTreeSet<(Source, Direct)>)>,
     /// Sources that affect the whole result, with the INDIRECT subtype.
     pub indirect: BTreeSet<(Source, &'static str)>,
+    /// The output's columns and Arrow types, for a table that does not exist yet.
+    pub output_types: Vec<(String, String)>,
 }
 
 /// Walks `plan` (unoptimized, as DataFusion builds it from the SQL).
@@ -43,6 +45,7 @@ pub fn plan_lineage(plan: &LogicalPlan) -> PlanLineage {
     collect_indirect(plan, &mut lineage.indirect);
     for (i, field) in plan.schema().fields().iter().enumerate() {
         lineage.columns.push((field.name().clone(), origins(plan, i)));
+        lineage.output_types.push((field.name().clone(), field.data_type().to_string()));
     }
     lineage
 }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::column_lineage::PlanLineage;
 use crate::config::Kind;
+use crate::run::RunContext;
 use crate::{TransformConfig, TransformReport};
 
 /// The run that started this one (the pipeline run of `ingot run` or `ingot transform`).
@@ -54,14 +55,14 @@ pub struct RunLineage<'a> {
 impl<'a> RunLineage<'a> {
     /// Emits START for a run reading `input` up to `input_snapshot` into `output`.
     pub fn start(
-        emitter: &'a Emitter,
-        parent: &ParentRun,
+        context: &'a RunContext,
         config: &TransformConfig,
         sql: &str,
         input: Dataset,
         output: Dataset,
         plan: Option<PlanLineage>,
     ) -> Self {
+        let (emitter, parent) = (&context.emitter, &context.parent);
         let mut job = Job {
             namespace: emitter.namespace().to_string(),
             name: job_name(&parent.job_name, config),
@@ -87,6 +88,18 @@ impl<'a> RunLineage<'a> {
             &mut event.run.facets,
             facets::processing_engine("DataFusion", datafusion::DATAFUSION_VERSION),
         );
+        if let Some(start) = &context.nominal {
+            insert(&mut event.run.facets, facets::nominal_time(start, None));
+        }
+        let mut output = output;
+        if !output.facets.contains_key("schema")
+            && let Some(plan) = &plan
+        {
+            // The table does not exist yet: its columns are what the SQL will write.
+            let columns: Vec<(String, String)> =
+                plan.output_types.iter().filter(|(name, _)| name != crate::RULE_COLUMN).cloned().collect();
+            insert(&mut output.facets, facets::schema(&columns));
+        }
         event.inputs = vec![input];
         event.outputs = vec![output];
         emitter.emit(&event);

@@ -67,6 +67,8 @@ impl std::fmt::Display for TransformReport {
 pub struct RunContext {
     pub emitter: Emitter,
     pub parent: ParentRun,
+    /// The scheduled time of the runs (their `nominalTime`), when a schedule started them.
+    pub nominal: Option<String>,
 }
 
 impl RunContext {
@@ -75,6 +77,7 @@ impl RunContext {
         Self {
             emitter: Emitter::disabled(),
             parent: ParentRun { run_id: uuid::Uuid::now_v7(), job_name: "pipeline".into() },
+            nominal: None,
         }
     }
 }
@@ -127,7 +130,7 @@ pub async fn run_transforms(
                 true => column_lineage_of(lake, &sql).await,
                 false => None,
             };
-            let run = RunLineage::start(&context.emitter, &context.parent, config, &sql, input, output, plan);
+            let run = RunLineage::start(context, config, &sql, input, output, plan);
             let ident = pending.ident.clone();
             let result = match kind {
                 Kind::Silver => run_silver(lake, config, &sql, quarantine, pending).await,
