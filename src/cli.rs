@@ -46,6 +46,12 @@ pub enum Command {
     },
     /// Run the silver and gold transforms once (all, or the one writing <table>).
     Transform { table: Option<String> },
+    /// Serve the HTTP API (query, tables, snapshots, health, metrics) without ingesting.
+    Serve {
+        /// Address to listen on (default: api.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Compact small files, expire old snapshots, delete orphan files.
     Maintain(MaintainArgs),
     /// Measure throughput: the pipeline alone, or end to end against the broker.

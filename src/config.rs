@@ -55,6 +55,9 @@ pub struct Config {
     /// Where OpenLineage events go.
     #[serde(default)]
     pub lineage: LineageConfig,
+    /// The HTTP API.
+    #[serde(default)]
+    pub api: crate::api::ApiConfig,
 }
 
 /// Where the `.proto` contracts live.

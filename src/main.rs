@@ -1,5 +1,6 @@
 //! ingot: Kafka topics of Protobuf events into an auditable Iceberg lakehouse.
 
+mod api;
 mod cli;
 mod commands;
 mod config;

@@ -41,6 +41,12 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Tables => tables::tables(&config).await,
         Command::Snapshots { table } => tables::snapshots(&config, &table).await,
         Command::Query { sql, format } => query::query(&config, &sql, format).await,
+        Command::Serve { listen } => {
+            let mut api = config.api.clone();
+            api.listen = listen.unwrap_or(api.listen);
+            let lake = ingot_lake::Lake::open(&config.catalog).await?;
+            crate::api::serve(lake, api, run::shutdown_signal()).await
+        }
         Command::Transform { table } => transform::transform(&config, table.as_deref()).await,
         Command::Maintain(args) => maintain::maintain(&config, &args).await,
         Command::Bench(args) => match args.which {

@@ -14,6 +14,6 @@ pub async fn query(config: &Config, sql: &str, format: OutputFormat) -> Result<(
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    write_batches(&mut out, &result.batches, format)?;
+    write_batches(&mut out, &result.schema, &result.batches, format)?;
     Ok(())
 }

@@ -30,6 +30,14 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     let transforms = (!until_caught_up)
         .then(|| tokio::spawn(super::transform::run_scheduled(lake.clone(), config.clone(), run.context())));
     let pipeline = pipeline.with_lineage(run.lineage_parent());
+    let api = config.api.enabled.then(|| {
+        let (lake, api) = (lake.clone(), config.api.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::api::serve(lake, api, std::future::pending()).await {
+                tracing::error!(error = %e, "HTTP API stopped");
+            }
+        })
+    });
     let mode = if until_caught_up { RunMode::UntilCaughtUp } else { RunMode::Service };
     let shutdown = async {
         shutdown_signal().await;
@@ -37,6 +45,9 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     };
     let report = pipeline.run(mode, shutdown).await;
     maintenance.abort();
+    if let Some(api) = api {
+        api.abort();
+    }
     if let Some(transforms) = transforms {
         transforms.abort();
     }
@@ -73,7 +84,7 @@ fn print_report(report: &IngestReport) {
 }
 
 /// Ctrl-C or SIGTERM (what service managers and Kubernetes send).
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(term) => term,
         Err(e) => {

@@ -23,9 +23,9 @@ const DAY_US: i64 = 86_400_000_000;
 const DAY0_US: i64 = 1_795_132_800_000_000;
 
 /// (id, day index, value) — one row of the test table.
-type Row = (i64, i64, i64);
+pub(crate) type Row = (i64, i64, i64);
 
-async fn create(lake: &Lake, name: &str) -> Table {
+pub(crate) async fn create(lake: &Lake, name: &str) -> Table {
     let schema = Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())), false),
@@ -51,7 +51,7 @@ fn batch(table: &Table, rows: &[Row]) -> RecordBatch {
 
 /// An append through ingot's ingest path (iceberg-rust's fast append, pinned).
 /// Each append records source offsets as ingest does: partition 0 up to its last id + 1.
-async fn append(lake: &Lake, name: &str, rows: &[Row]) -> Table {
+pub(crate) async fn append(lake: &Lake, name: &str, rows: &[Row]) -> Table {
     let table = lake.load(&parse_ident(name).unwrap()).await.unwrap();
     let files = write_data_files(&table, &[batch(&table, rows)]).await.unwrap();
     let mut offsets = SourceOffsets::of_table(&table).unwrap();
@@ -104,7 +104,7 @@ fn assert_readers_see(ws: &Workspace, name: &str, at: At, expected: &[Row]) {
     }
 }
 
-fn rows(ids: std::ops::Range<i64>, day: i64, factor: i64) -> Vec<Row> {
+pub(crate) fn rows(ids: std::ops::Range<i64>, day: i64, factor: i64) -> Vec<Row> {
     ids.map(|id| (id, day, id * factor)).collect()
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests against a real Kafka-protocol broker (tansu), a real SQLite catalog and
 //! independent readers. Start components via `harness`; see `scripts/test.sh`.
 
+mod api;
 mod harness;
 mod ingest;
 mod interop;

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use arrow_array::RecordBatch;
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
+use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::json::LineDelimitedWriter;
 
 use crate::TransformError;
@@ -15,6 +16,8 @@ pub enum OutputFormat {
     Csv,
     /// One JSON object per row.
     Json,
+    /// An Arrow IPC stream (binary).
+    Arrow,
 }
 
 impl std::str::FromStr for OutputFormat {
@@ -24,14 +27,16 @@ impl std::str::FromStr for OutputFormat {
             "table" => Ok(Self::Table),
             "csv" => Ok(Self::Csv),
             "json" => Ok(Self::Json),
-            other => Err(format!("unknown format `{other}`: use table, csv or json")),
+            "arrow" => Ok(Self::Arrow),
+            other => Err(format!("unknown format `{other}`: use table, csv, json or arrow")),
         }
     }
 }
 
-/// Writes `batches` to `out` in `format`.
+/// Writes `batches` (of `schema`) to `out` in `format`.
 pub fn write_batches(
     out: &mut dyn Write,
+    schema: &arrow_schema::SchemaRef,
     batches: &[RecordBatch],
     format: OutputFormat,
 ) -> Result<(), TransformError> {
@@ -54,6 +59,15 @@ pub fn write_batches(
                 .write_batches(&batches.iter().collect::<Vec<_>>())
                 .map_err(|e| TransformError::Sql(format!("write json: {e}")))?;
             writer.finish().map_err(|e| TransformError::Sql(format!("write json: {e}")))?;
+        }
+        OutputFormat::Arrow => {
+            let arrow =
+                |e: datafusion::arrow::error::ArrowError| TransformError::Sql(format!("write arrow: {e}"));
+            let mut writer = StreamWriter::try_new(out, schema).map_err(arrow)?;
+            for batch in batches {
+                writer.write(batch).map_err(arrow)?;
+            }
+            writer.finish().map_err(arrow)?;
         }
     }
     Ok(())

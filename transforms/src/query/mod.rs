@@ -6,5 +6,5 @@ mod session;
 mod time_travel;
 
 pub use format::{OutputFormat, write_batches};
-pub use session::{QueryResult, run_query};
+pub use session::{QueryOptions, QueryResult, run_query, run_query_with};
 pub use time_travel::{TimeTravelRef, parse_timestamp, rewrite_time_travel};

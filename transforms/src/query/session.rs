@@ -8,11 +8,12 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::execution::context::SQLOptions;
 use datafusion::sql::TableReference;
-use ingot_lake::{Lake, parse_ident, snapshot_as_of};
+use futures::StreamExt;
+use ingot_lake::{AsOf, Lake, parse_ident, snapshot_as_of};
 
 use super::rewrite_time_travel;
 use crate::TransformError;
-use crate::lake_session::{lake_session, pinned};
+use crate::lake_session::{lake_session, pinned, replace_table};
 
 /// A query's rows and the snapshots it read.
 #[derive(Debug)]
@@ -26,8 +27,30 @@ pub struct QueryResult {
 
 /// Runs one read-only SQL query over the lake.
 pub async fn run_query(lake: &Lake, sql: &str) -> Result<QueryResult, TransformError> {
+    run_query_with(lake, sql, &QueryOptions::default()).await
+}
+
+/// How a query is pinned and bounded.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// Read every table as of this point (tables without a snapshot then are left out);
+    /// `FOR … AS OF` clauses in the SQL still win for their table.
+    pub as_of: Option<AsOf>,
+    /// Refuse results with more rows than this.
+    pub max_rows: Option<usize>,
+}
+
+/// [`run_query`] with a pin for all tables and a row limit.
+pub async fn run_query_with(
+    lake: &Lake,
+    sql: &str,
+    options: &QueryOptions,
+) -> Result<QueryResult, TransformError> {
     let (sql, refs) = rewrite_time_travel(sql)?;
     let ctx = lake_session(lake).await?;
+    if let Some(as_of) = options.as_of {
+        pin_all(lake, &ctx, as_of).await?;
+    }
     let mut read_at = Vec::new();
     for reference in refs {
         let table = lake.load(&parse_ident(&reference.table)?).await?;
@@ -38,11 +61,53 @@ pub async fn run_query(lake: &Lake, sql: &str) -> Result<QueryResult, TransformE
         )?;
         read_at.push((reference.table, snapshot_id));
     }
-    let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-    let frame = ctx.sql_with_options(&sql, options).await.map_err(refusal)?;
+    let sql_options =
+        SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    let frame = ctx.sql_with_options(&sql, sql_options).await.map_err(refusal)?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
+    let mut stream = frame.execute_stream().await?;
+    let (mut batches, mut rows) = (Vec::new(), 0usize);
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        if let Some(max) = options.max_rows
+            && rows > max
+        {
+            return Err(TransformError::Sql(format!(
+                "the result has more than {max} rows (the configured limit); add a LIMIT or narrow the query"
+            )));
+        }
+        batches.push(batch);
+    }
     Ok(QueryResult { schema, batches, pinned: read_at })
+}
+
+/// Re-registers every table at its snapshot as of `as_of`; one without such a snapshot is
+/// removed, so a query naming it fails with "table not found".
+async fn pin_all(
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    as_of: AsOf,
+) -> Result<(), TransformError> {
+    for ident in lake.list_tables().await? {
+        let table = lake.load(&ident).await?;
+        let name = ident.to_string();
+        let snapshot = match as_of {
+            AsOf::Version(id) if table.metadata().snapshot_by_id(id).is_none() => continue,
+            _ => snapshot_as_of(&table, as_of).ok(),
+        };
+        match snapshot {
+            Some(id) => replace_table(ctx, &name, pinned(table, Some(id)).await?)?,
+            None => {
+                if let Some(schema) =
+                    ctx.catalog("datafusion").and_then(|c| c.schema(&ident.namespace().join(".")))
+                {
+                    schema.deregister_table(ident.name())?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// DataFusion's "DDL not supported" and friends, said plainly.

@@ -1,0 +1,68 @@
+//! The HTTP API: read-only SQL over the lake (with time travel), the tables and their
+//! snapshots, health and Prometheus metrics. Served by `ingot run` and `ingot serve`.
+
+mod auth;
+mod config;
+mod metrics;
+mod query;
+mod tables;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+pub use config::ApiConfig;
+use ingot_lake::Lake;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    pub lake: Lake,
+    pub config: Arc<ApiConfig>,
+    /// The bearer token every route but health needs, when one is set.
+    pub token: Option<Arc<str>>,
+}
+
+/// All routes.
+pub fn router(state: ApiState) -> Router {
+    let protected = Router::new()
+        .route("/v1/query", post(query::query))
+        .route("/v1/tables", get(tables::list))
+        .route("/v1/tables/{name}/snapshots", get(tables::snapshots))
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(tables::ready))
+        .merge(protected)
+        .with_state(state)
+}
+
+/// Serves the API on the configured address until `shutdown` resolves.
+pub async fn serve(
+    lake: Lake,
+    config: ApiConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), crate::commands::CliError> {
+    let token = std::env::var(&config.token_env).ok().filter(|t| !t.is_empty()).map(Arc::from);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| crate::commands::CliError::Usage(format!("api.listen {}: {e}", config.listen)))?;
+    tracing::info!(listen = %config.listen, token = token.is_some(), "HTTP API listening");
+    let state = ApiState { lake, config: Arc::new(config), token };
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| crate::commands::CliError::Usage(format!("http api: {e}")))
+}
+
+/// An error answer: a status and `{"error": "..."}`.
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}

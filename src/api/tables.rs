@@ -1,0 +1,86 @@
+//! `GET /v1/tables`, `GET /v1/tables/{name}/snapshots`, `GET /readyz`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ingot_lake::{Table, list_snapshots, parse_ident};
+use ingot_transforms::Progress;
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiState};
+
+/// One table as `/v1/tables` and `/metrics` show it.
+pub(super) fn describe(table: &Table) -> Value {
+    let metadata = table.metadata();
+    let current = metadata.current_snapshot();
+    let summary = |key: &str| {
+        current.and_then(|s| s.summary().additional_properties.get(key)).and_then(|v| v.parse::<u64>().ok())
+    };
+    let watermark = Progress::of(Some(table)).watermark_us;
+    json!({
+        "name": table.identifier().to_string(),
+        "rows": summary("total-records").unwrap_or(0),
+        "files": summary("total-data-files").unwrap_or(0),
+        "snapshots": metadata.snapshots().len(),
+        "current_snapshot": current.map(|s| s.snapshot_id()),
+        "last_commit_ms": current.map(|s| s.timestamp_ms()),
+        // Event time up to which the table is complete: windows ending before it are final.
+        "valid_through_us": watermark,
+    })
+}
+
+pub async fn list(State(state): State<ApiState>) -> Response {
+    let result = async {
+        let mut tables = Vec::new();
+        for ident in state.lake.list_tables().await? {
+            tables.push(describe(&state.lake.load(&ident).await?));
+        }
+        Ok::<_, ingot_lake::LakeError>(tables)
+    }
+    .await;
+    match result {
+        Ok(tables) => Json(json!({ "tables": tables })).into_response(),
+        Err(e) => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+pub async fn snapshots(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
+    let ident = match parse_ident(&name) {
+        Ok(ident) => ident,
+        Err(e) => return ApiError(StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    match state.lake.exists(&ident).await {
+        Ok(true) => {}
+        Ok(false) => return ApiError(StatusCode::NOT_FOUND, format!("no table {name}")).into_response(),
+        Err(e) => return ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+    match state.lake.load(&ident).await {
+        Ok(table) => {
+            let snapshots: Vec<Value> = list_snapshots(&table)
+                .into_iter()
+                .map(|s| {
+                    json!({
+                        "snapshot_id": s.snapshot_id,
+                        "parent_id": s.parent_id,
+                        "timestamp_ms": s.timestamp_ms,
+                        "operation": s.operation,
+                        "summary": s.summary,
+                    })
+                })
+                .collect();
+            Json(json!({ "table": name, "snapshots": snapshots })).into_response()
+        }
+        Err(e) => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+/// Ready when the catalog answers.
+pub async fn ready(State(state): State<ApiState>) -> Response {
+    match state.lake.list_tables().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("catalog unavailable: {e}")).into_response()
+        }
+    }
+}
