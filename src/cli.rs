@@ -46,6 +46,18 @@ pub enum Command {
     },
     /// Run the silver and gold transforms once (all, or the one writing <table>).
     Transform { table: Option<String> },
+    /// Recompute a gold table's windows in a time range from silver as it is now and replace
+    /// them atomically. Running it again changes nothing.
+    Backfill {
+        /// The gold table, e.g. `gold.revenue_hourly`.
+        table: String,
+        /// Start of the range (event time), e.g. `2026-11-16 00:00:00 UTC`.
+        #[arg(long)]
+        from: String,
+        /// End of the range, exclusive.
+        #[arg(long)]
+        to: String,
+    },
     /// Serve the HTTP API (query, tables, snapshots, health, metrics) without ingesting.
     Serve {
         /// Address to listen on (default: api.listen).

@@ -1,5 +1,6 @@
 //! One module per subcommand; this one routes and holds what they share.
 
+mod backfill;
 mod bench;
 mod bench_transforms;
 mod maintain;
@@ -41,6 +42,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Tables => tables::tables(&config).await,
         Command::Snapshots { table } => tables::snapshots(&config, &table).await,
         Command::Query { sql, format } => query::query(&config, &sql, format).await,
+        Command::Backfill { table, from, to } => backfill::backfill(&config, &table, &from, &to).await,
         Command::Serve { listen } => {
             let mut api = config.api.clone();
             api.listen = listen.unwrap_or(api.listen);

@@ -96,7 +96,7 @@ fn workspace(broker: &Broker, receiver: &Receiver) -> Workspace {
 }
 
 /// Every event passes the spec's schemas (format checking on) and Marquez's rules.
-fn assert_valid(events: &[Value]) {
+pub(crate) fn assert_valid(events: &[Value]) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/validate_lineage.py");
     let mut child =
         Command::new(python()).arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
@@ -115,7 +115,7 @@ fn assert_valid(events: &[Value]) {
 
 /// Per run: START first, exactly one terminal event last, the same inputs and outputs on
 /// every event. Returns the runs by job name.
-fn assert_run_cycles(events: &[Value]) -> BTreeMap<String, Vec<Vec<Value>>> {
+pub(crate) fn assert_run_cycles(events: &[Value]) -> BTreeMap<String, Vec<Vec<Value>>> {
     let mut runs: BTreeMap<String, (String, Vec<Value>)> = BTreeMap::new();
     for event in events {
         let id = event["run"]["runId"].as_str().unwrap().to_string();

@@ -10,6 +10,7 @@ use arrow_array::types::{Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use ingot_lake::{Lake, parse_ident, read_table};
 use ingot_transforms::query::run_query;
+use serde_json::Value;
 
 use crate::harness::*;
 use crate::readers::{At, Engine, read_rows};
@@ -278,4 +279,89 @@ async fn a_transform_killed_mid_run_and_rerun_ends_as_a_clean_run() {
     let before = snapshot_ids(&ws).await;
     ws.ingot(&["transform"]);
     assert_eq!(snapshot_ids(&ws).await, before, "nothing left to do");
+}
+
+/// Appends one extra order to silver (a copy of an existing row under a new key), keeping
+/// silver's recorded progress, as a late correction would; gold is not told.
+async fn add_silver_order(ws: &Workspace) -> i64 {
+    use std::sync::Arc;
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let ident = parse_ident("silver.orders").unwrap();
+    let table = lake.load(&ident).await.unwrap();
+    let row = query(&lake, "SELECT * FROM silver.orders ORDER BY idempotency_key LIMIT 1").await;
+    let schema = Arc::new(ingot_lake::table_arrow_schema(&table).unwrap());
+    let mut columns = row[0].columns().to_vec();
+    let key = schema.index_of("idempotency_key").unwrap();
+    columns[key] = Arc::new(arrow_array::StringArray::from(vec!["backfill-correction"]));
+    let batch = RecordBatch::try_new(schema, columns).unwrap();
+    let at = batch.column_by_name("occurred_at").unwrap().as_primitive::<TimestampMicrosecondType>().value(0);
+    let files = ingot_lake::write_data_files(&table, &[batch]).await.unwrap();
+    let mut summary: std::collections::HashMap<String, String> =
+        table.metadata().current_snapshot().unwrap().summary().additional_properties.clone();
+    summary.retain(|k, _| k.starts_with("ingot."));
+    summary.insert(ingot_lake::COMMIT_ID_PROPERTY.into(), "test-correction".into());
+    lake.commit_append(&table, files, summary).await.unwrap();
+    at
+}
+
+fn changed(out: &str) -> usize {
+    let before = out.split(" changed").next().unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_changes_exactly_the_windows_whose_silver_changed() {
+    let broker = Broker::start();
+    let ws = workspace(&broker);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "1500"]);
+    ws.ingot(&["run", "--until-caught-up"]);
+    let at = add_silver_order(&ws).await;
+    let day = at.div_euclid(86_400_000_000) * 86_400;
+    let fmt =
+        |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap().format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let (from, to) = (fmt(day), fmt(day + 86_400));
+    let log = ws.dir.path().join("lineage.jsonl");
+    let env = [("INGOT_LINEAGE__TRANSPORT", "file"), ("INGOT_LINEAGE__PATH", log.to_str().unwrap())];
+    let args = ["backfill", "gold.revenue_hourly", "--from", &from, "--to", &to];
+    let (ok, out, err) = ws.try_ingot_with_env(&args, &env);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(changed(&out), 1, "exactly the corrected hour × currency: {out}");
+    // Gold now agrees with silver again, and a second backfill changes nothing.
+    assert_consistent_gold_only(&ws).await;
+    let before = snapshot_ids(&ws).await;
+    let (ok, out, err) = ws.try_ingot_with_env(&args, &env);
+    assert!(ok, "{err}");
+    assert_eq!(changed(&out), 0, "{out}");
+    assert!(out.contains("nothing to commit"), "{out}");
+    assert_eq!(snapshot_ids(&ws).await, before);
+    // Both runs reported valid lineage.
+    let events: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    crate::lineage::assert_valid(&events);
+    let runs = crate::lineage::assert_run_cycles(&events);
+    assert_eq!(runs["pipeline.backfill_revenue_hourly"].len(), 2);
+}
+
+/// gold.revenue_hourly equals an aggregation of silver as it is now.
+async fn assert_consistent_gold_only(ws: &Workspace) {
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let expected = query(
+        &lake,
+        "SELECT CAST(to_unixtime(date_trunc('hour', occurred_at)) AS BIGINT), currency, count(*), CAST(sum(total_amount) * 100 AS BIGINT) FROM silver.orders GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .await;
+    let actual = query(
+        &lake,
+        "SELECT CAST(to_unixtime(window_start) AS BIGINT), currency, orders, CAST(revenue * 100 AS BIGINT) FROM gold.revenue_hourly ORDER BY 1, 2",
+    )
+    .await;
+    let flat = |batches: &[RecordBatch]| -> Vec<(i64, String, i64, i64)> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                (0..b.num_rows()).map(move |r| (int(b, 0, r), text(b, 1, r), int(b, 2, r), int(b, 3, r)))
+            })
+            .collect()
+    };
+    assert_eq!(flat(&actual), flat(&expected));
 }

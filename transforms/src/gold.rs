@@ -5,11 +5,13 @@
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_schema::{DataType, SchemaRef};
 use datafusion::prelude::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
 use ingot_lake::{
-    Lake, OnConflict, Overwrite, Replaced, TableSpec, failpoint, find_commit, read_files, table_arrow_schema,
+    Lake, OnConflict, Overwrite, Replaced, Table, TableSpec, failpoint, find_commit, read_files,
+    table_arrow_schema,
 };
 
 use crate::lake_session::{collect, lake_session, pinned, replace_table};
@@ -17,7 +19,7 @@ use crate::progress::{Pending, Progress, run_id};
 use crate::rows::{conform, event_micros, iceberg_ready};
 use crate::{TransformConfig, TransformError, TransformReport};
 
-const DAY_US: i64 = 86_400_000_000;
+pub(crate) const DAY_US: i64 = 86_400_000_000;
 
 pub(crate) async fn run_gold(
     lake: &Lake,
@@ -39,33 +41,7 @@ pub(crate) async fn run_gold(
     }
     report.windows_days = days.len() as u64;
 
-    let ctx = lake_session(lake).await?;
-    let tz = match table_arrow_schema(&input)?
-        .field_with_name(&config.event_time)
-        .map(|f| f.data_type().clone())
-    {
-        Ok(DataType::Timestamp(_, tz)) => tz,
-        _ => {
-            return Err(TransformError::Sql(format!(
-                "{} has no timestamp column `{}`",
-                config.input, config.event_time
-            )));
-        }
-    };
-    let at = |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), tz.clone()));
-    let in_days = days
-        .iter()
-        .map(|d| {
-            col(config.event_time.as_str())
-                .gt_eq(at(d * DAY_US))
-                .and(col(config.event_time.as_str()).lt(at((d + 1) * DAY_US)))
-        })
-        .reduce(Expr::or)
-        .expect("days is not empty");
-    let touched = ctx.read_table(pinned(input.clone(), Some(up_to)).await?)?.filter(in_days)?;
-    replace_table(&ctx, &config.input, touched.into_view())?;
-    let (_, output) = collect(&ctx, sql).await?;
-    let output = iceberg_ready(output)?;
+    let output = recompute_days(lake, config, sql, &input, up_to, &days).await?;
     let Some(schema) = output.first().map(|b| b.schema()) else {
         return Err(TransformError::Sql(format!(
             "transform {}: the SQL returned no rows for days with rows",
@@ -102,8 +78,42 @@ pub(crate) async fn run_gold(
     Ok(report)
 }
 
+/// The gold SQL's rows for `days` (day numbers since the epoch), from `input` at `snapshot`
+/// restricted to events of those days (the filter reaches the Iceberg scan).
+pub(crate) async fn recompute_days(
+    lake: &Lake,
+    config: &TransformConfig,
+    sql: &str,
+    input: &Table,
+    snapshot: i64,
+    days: &BTreeSet<i64>,
+) -> Result<Vec<RecordBatch>, TransformError> {
+    let ctx = lake_session(lake).await?;
+    let tz =
+        match table_arrow_schema(input)?.field_with_name(&config.event_time).map(|f| f.data_type().clone()) {
+            Ok(DataType::Timestamp(_, tz)) => tz,
+            _ => {
+                return Err(TransformError::Sql(format!(
+                    "{} has no timestamp column `{}`",
+                    config.input, config.event_time
+                )));
+            }
+        };
+    let at = |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), tz.clone()));
+    let event_time = || col(config.event_time.as_str());
+    let in_days = days
+        .iter()
+        .map(|d| event_time().gt_eq(at(d * DAY_US)).and(event_time().lt(at((d + 1) * DAY_US))))
+        .reduce(Expr::or)
+        .unwrap_or_else(|| lit(false));
+    let touched = ctx.read_table(pinned(input.clone(), Some(snapshot)).await?)?.filter(in_days)?;
+    replace_table(&ctx, &config.input, touched.into_view())?;
+    let (_, output) = collect(&ctx, sql).await?;
+    iceberg_ready(output)
+}
+
 /// Iceberg's partition path of a `day(<column>)` partition: `<column>_day=2026-11-20`.
-fn day_partition(column: &str, day: i64) -> String {
+pub(crate) fn day_partition(column: &str, day: i64) -> String {
     let date = chrono::DateTime::from_timestamp(day * 86_400, 0).expect("a day in range").date_naive();
     format!("{column}_day={date}")
 }

@@ -1,6 +1,7 @@
 //! DataFusion over the lake's tables: SQL queries (with Trino's time-travel syntax) pinned to
 //! exact snapshots, and the incremental silver and gold transforms built from `sql/`.
 
+mod backfill;
 mod column_lineage;
 mod config;
 mod error;
@@ -13,11 +14,12 @@ mod rows;
 mod run;
 mod silver;
 
+pub use backfill::{BackfillReport, backfill};
 pub use column_lineage::{Direct, PlanLineage, plan_lineage};
 pub use config::{Kind, ScheduleConfig, TransformConfig};
 pub use error::TransformError;
 pub use lake_session::{collect, lake_session, memory_table, replace_table};
-pub use lineage::{ParentRun, iceberg_dataset, job_name};
+pub use lineage::{ParentRun, RunLineage, iceberg_dataset, job_name};
 pub use progress::{Progress, SOURCE_SNAPSHOTS_PROPERTY, WATERMARK_PROPERTY};
-pub use run::{RunContext, TransformReport, run_transforms};
+pub use run::{RunContext, TransformReport, column_lineage_of, run_transforms};
 pub use silver::RULE_COLUMN;

@@ -56,6 +56,7 @@ impl<'a> RunLineage<'a> {
     /// Emits START for a run reading `input` up to `input_snapshot` into `output`.
     pub fn start(
         context: &'a RunContext,
+        job_name: String,
         config: &TransformConfig,
         sql: &str,
         input: Dataset,
@@ -63,11 +64,7 @@ impl<'a> RunLineage<'a> {
         plan: Option<PlanLineage>,
     ) -> Self {
         let (emitter, parent) = (&context.emitter, &context.parent);
-        let mut job = Job {
-            namespace: emitter.namespace().to_string(),
-            name: job_name(&parent.job_name, config),
-            facets: Map::new(),
-        };
+        let mut job = Job { namespace: emitter.namespace().to_string(), name: job_name, facets: Map::new() };
         insert(&mut job.facets, facets::job_type("BATCH", "QUERY", None));
         insert(&mut job.facets, facets::sql(sql.trim()));
         if let Some(url) = emitter.source_url() {

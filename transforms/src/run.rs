@@ -11,7 +11,7 @@ use crate::column_lineage::{PlanLineage, plan_lineage};
 use crate::config::Kind;
 use crate::gold::run_gold;
 use crate::lake_session::lake_session;
-use crate::lineage::{ParentRun, RunLineage, iceberg_dataset};
+use crate::lineage::{ParentRun, RunLineage, iceberg_dataset, job_name};
 use crate::progress::Pending;
 use crate::silver::run_silver;
 use crate::{TransformConfig, TransformError};
@@ -130,7 +130,8 @@ pub async fn run_transforms(
                 true => column_lineage_of(lake, &sql).await,
                 false => None,
             };
-            let run = RunLineage::start(context, config, &sql, input, output, plan);
+            let job = job_name(&context.parent.job_name, config);
+            let run = RunLineage::start(context, job, config, &sql, input, output, plan);
             let ident = pending.ident.clone();
             let result = match kind {
                 Kind::Silver => run_silver(lake, config, &sql, quarantine, pending).await,
@@ -156,7 +157,7 @@ pub async fn run_transforms(
 
 /// The SQL's column lineage, from its plan over the current tables; `None` (and a log line)
 /// when the plan cannot be built — lineage never fails a run.
-async fn column_lineage_of(lake: &Lake, sql: &str) -> Option<PlanLineage> {
+pub async fn column_lineage_of(lake: &Lake, sql: &str) -> Option<PlanLineage> {
     let planned = async { Ok::<_, TransformError>(lake_session(lake).await?.sql(sql).await?) }.await;
     match planned {
         Ok(frame) => Some(plan_lineage(frame.logical_plan())),
