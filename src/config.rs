@@ -58,6 +58,11 @@ pub struct Config {
     /// The HTTP API.
     #[serde(default)]
     pub api: crate::api::ApiConfig,
+    /// Actions `ingot run` performs at cron times.
+    #[serde(default)]
+    pub schedule: Vec<crate::schedule::ScheduleEntry>,
+    #[serde(default)]
+    pub scheduler: crate::schedule::SchedulerConfig,
 }
 
 /// Where the `.proto` contracts live.
@@ -135,6 +140,7 @@ impl Config {
         let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
         self.contracts.dir = resolve(&self.contracts.dir);
         self.lineage.spool_dir = resolve(&self.lineage.spool_dir);
+        self.scheduler.state_file = resolve(&self.scheduler.state_file);
         if let Some(path) = &self.lineage.path {
             self.lineage.path = Some(resolve(path));
         }

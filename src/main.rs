@@ -7,6 +7,7 @@ mod config;
 mod maintenance;
 mod pipeline_run;
 mod sample;
+mod schedule;
 
 use std::process::ExitCode;
 

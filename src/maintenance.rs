@@ -111,7 +111,7 @@ pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig, context: RunCo
     }
 }
 
-async fn maintain_all(
+pub(crate) async fn maintain_all(
     lake: &Lake,
     config: &MaintenanceConfig,
     context: &RunContext,

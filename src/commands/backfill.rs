@@ -1,25 +1,42 @@
-//! `ingot backfill <gold table> --from <time> --to <time>`.
+//! `ingot backfill <gold table> --from <time> --to <time>`, and the scheduled backfills.
 
+use chrono::{DateTime, Utc};
 use ingot_lake::{Lake, parse_ident};
 use ingot_transforms::query::parse_timestamp;
-use ingot_transforms::{Kind, RunLineage, TransformReport, backfill as recompute, column_lineage_of};
+use ingot_transforms::{
+    BackfillReport, Kind, RunContext, RunLineage, TransformReport, backfill as recompute, column_lineage_of,
+};
 
 use super::CliError;
 use crate::config::Config;
 use crate::pipeline_run::{PIPELINE_JOB, PipelineRun};
 
 pub async fn backfill(config: &Config, table: &str, from: &str, to: &str) -> Result<(), CliError> {
+    let (from, to) = (parse_timestamp(from)?, parse_timestamp(to)?);
+    let lake = Lake::open(&config.catalog).await?;
+    let run = PipelineRun::start(&config.lineage, false)?;
+    let result = backfill_in(config, &lake, table, from, to, &run.context()).await;
+    run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
+    println!("{}", result?);
+    Ok(())
+}
+
+/// One backfill run of `table` over `[from, to)`, reported as a lineage run under `context`.
+pub async fn backfill_in(
+    config: &Config,
+    lake: &Lake,
+    table: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    context: &RunContext,
+) -> Result<BackfillReport, CliError> {
     let transform = config
         .transforms
         .iter()
         .find(|t| t.table == table && t.kind == Kind::Gold)
         .ok_or_else(|| CliError::Usage(format!("no gold [[transforms]] entry writes {table}")))?;
-    let (from, to) = (parse_timestamp(from)?, parse_timestamp(to)?);
     let sql = std::fs::read_to_string(&transform.sql)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", transform.sql.display())))?;
-    let lake = Lake::open(&config.catalog).await?;
-    let run = PipelineRun::start(&config.lineage, false)?;
-    let context = run.context();
     let (gold_ident, silver_ident) = (parse_ident(table)?, parse_ident(&transform.input)?);
     let silver = lake.load(&silver_ident).await?;
     let gold = match lake.exists(&gold_ident).await? {
@@ -32,10 +49,10 @@ pub async fn backfill(config: &Config, table: &str, from: &str, to: &str) -> Res
         gold.as_ref(),
         gold.as_ref().and_then(|g| g.metadata().current_snapshot_id()),
     );
-    let plan = column_lineage_of(&lake, &sql).await;
+    let plan = column_lineage_of(lake, &sql).await;
     let job = format!("{PIPELINE_JOB}.backfill_{}", table.rsplit('.').next().unwrap_or(table));
-    let lineage = RunLineage::start(&context, job, transform, &sql, input, output, plan);
-    let result = recompute(&lake, transform, &sql, from, to).await;
+    let lineage = RunLineage::start(context, job, transform, &sql, input, output, plan);
+    let result = recompute(lake, transform, &sql, from, to).await;
     match &result {
         Ok(report) => {
             let written = lake.load(&gold_ident).await?;
@@ -50,7 +67,5 @@ pub async fn backfill(config: &Config, table: &str, from: &str, to: &str) -> Res
         }
         Err(e) => lineage.fail(&e.to_string()),
     }
-    run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
-    println!("{}", result?);
-    Ok(())
+    Ok(result?)
 }

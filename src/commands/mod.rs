@@ -1,6 +1,7 @@
 //! One module per subcommand; this one routes and holds what they share.
 
 mod backfill;
+pub(crate) use backfill::backfill_in;
 mod bench;
 mod bench_transforms;
 mod maintain;

@@ -30,6 +30,9 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     let transforms = (!until_caught_up)
         .then(|| tokio::spawn(super::transform::run_scheduled(lake.clone(), config.clone(), run.context())));
     let pipeline = pipeline.with_lineage(run.lineage_parent());
+    crate::schedule::validate(&config.schedule).map_err(CliError::Usage)?;
+    let schedules = (!until_caught_up)
+        .then(|| tokio::spawn(crate::schedule::run_scheduled(config.clone(), run.context())));
     let api = config.api.enabled.then(|| {
         let (lake, api) = (lake.clone(), config.api.clone());
         tokio::spawn(async move {
@@ -45,6 +48,9 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
     };
     let report = pipeline.run(mode, shutdown).await;
     maintenance.abort();
+    if let Some(schedules) = schedules {
+        schedules.abort();
+    }
     if let Some(api) = api {
         api.abort();
     }

@@ -365,3 +365,53 @@ async fn assert_consistent_gold_only(ws: &Workspace) {
     };
     assert_eq!(flat(&actual), flat(&expected));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_missed_while_down_runs_once_on_start() {
+    let broker = Broker::start();
+    let schedule = "[scheduler]\nstate_file = \"state.json\"\n\n[[schedule]]\nname = \"hourly-maintain\"\ncron = \"0 * * * *\"\naction = \"maintain\"\ntable = \"bronze.orders\"\n";
+    let ws = Workspace::new(
+        &broker,
+        &demo_contracts(),
+        500,
+        &format!("{ORDERS_TOPIC}\n{}\n{schedule}", transforms_toml()),
+    );
+    ws.ingot(&["produce", "--topic", "orders", "--count", "300"]);
+    ws.ingot(&["run", "--until-caught-up"]);
+    // The service was last up three hours ago: three hourly runs were missed.
+    let state = ws.dir.path().join("state.json");
+    let last = chrono::Utc::now() - chrono::Duration::hours(3);
+    std::fs::write(&state, serde_json::json!({ "hourly-maintain": last.to_rfc3339() }).to_string()).unwrap();
+    let log = ws.dir.path().join("lineage.jsonl");
+    let env = [("INGOT_LINEAGE__TRANSPORT", "file"), ("INGOT_LINEAGE__PATH", log.to_str().unwrap())];
+    let mut service = ws.spawn_with_env(&["run"], &env);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let recorded = loop {
+        let now: Value =
+            serde_json::from_str(&std::fs::read_to_string(&state).unwrap_or_default()).unwrap_or_default();
+        if let Some(at) = now["hourly-maintain"].as_str()
+            && at != last.to_rfc3339()
+        {
+            break chrono::DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&chrono::Utc);
+        }
+        assert!(std::time::Instant::now() < deadline, "the missed schedule did not run");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    service.kill().unwrap();
+    service.wait().unwrap();
+    // It ran for the latest missed hour, once.
+    let now = chrono::Utc::now();
+    let hour = |t: chrono::DateTime<chrono::Utc>| t.timestamp().div_euclid(3600) * 3600;
+    assert!(recorded.timestamp() == hour(now) || recorded.timestamp() == hour(now) - 3600, "{recorded}");
+    let events: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let starts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["job"]["name"] == "pipeline.maintain_bronze_orders" && e["eventType"] == "START")
+        .collect();
+    assert_eq!(starts.len(), 1, "one run for three missed times");
+    let nominal = starts[0]["run"]["facets"]["nominalTime"]["nominalStartTime"].as_str().unwrap();
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(nominal).unwrap().timestamp(), recorded.timestamp());
+    crate::lineage::assert_valid(&events);
+}

@@ -1,0 +1,169 @@
+//! `[[schedule]]`: actions `ingot run` performs at cron times (UTC) — a backfill of a
+//! relative range, or maintenance. What ran last is kept in a small state file, so a time
+//! missed while the service was down runs once on start (not once per missed time), with
+//! the missed time as its nominal time.
+
+mod cron;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+pub use cron::Cron;
+use ingot_transforms::RunContext;
+use serde::Deserialize;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Recompute a gold table's windows for `range` before the nominal time.
+    Backfill,
+    /// Compact, expire and clean one table (`table`) or all.
+    Maintain,
+}
+
+/// One `[[schedule]]` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEntry {
+    /// Stable name: the state file records what ran under it.
+    pub name: String,
+    /// `minute hour day month weekday`, UTC, e.g. `0 3 * * *`.
+    pub cron: String,
+    pub action: Action,
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Backfill: how far back from the nominal time, e.g. `7d`.
+    #[serde(default, with = "humantime_serde")]
+    pub range: Option<Duration>,
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Where the last nominal time of each schedule is kept (relative to the config file).
+    #[serde(default = "default_state")]
+    pub state_file: PathBuf,
+}
+
+fn default_state() -> PathBuf {
+    PathBuf::from("ingot-data/schedule-state.json")
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self { state_file: default_state() }
+    }
+}
+
+/// Checks every entry; errors name the entry and the field.
+pub fn validate(entries: &[ScheduleEntry]) -> Result<Vec<Cron>, String> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let cron = Cron::parse(&e.cron).map_err(|m| format!("schedule[{i}] ({}): {m}", e.name))?;
+            if e.action == Action::Backfill && (e.table.is_none() || e.range.is_none()) {
+                return Err(format!("schedule[{i}] ({}): a backfill needs `table` and `range`", e.name));
+            }
+            Ok(cron)
+        })
+        .collect()
+}
+
+/// Schedule name → the nominal time it last ran for.
+type State = BTreeMap<String, DateTime<Utc>>;
+
+fn load_state(path: &Path) -> State {
+    let text: BTreeMap<String, String> = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    text.into_iter()
+        .filter_map(|(name, at)| Some((name, DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc))))
+        .collect()
+}
+
+fn save_state(path: &Path, state: &State) {
+    let state: BTreeMap<&String, String> = state.iter().map(|(name, at)| (name, at.to_rfc3339())).collect();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let tmp = path.with_extension("tmp");
+    let written = std::fs::write(&tmp, serde_json::to_vec_pretty(&state).expect("state serializes"))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "cannot save the schedule state");
+    }
+}
+
+/// Runs the schedules until the future is dropped.
+pub async fn run_scheduled(config: Config, context: RunContext) {
+    if config.schedule.is_empty() {
+        return;
+    }
+    let crons = match validate(&config.schedule) {
+        Ok(crons) => crons,
+        Err(e) => return tracing::error!(error = %e, "schedules disabled"),
+    };
+    let path = config.scheduler.state_file.clone();
+    loop {
+        let now = Utc::now();
+        let mut state = load_state(&path);
+        for (entry, cron) in config.schedule.iter().zip(&crons) {
+            let due = match state.get(&entry.name) {
+                // A new schedule starts counting now; it does not run for the past.
+                None => {
+                    state.insert(entry.name.clone(), now);
+                    save_state(&path, &state);
+                    None
+                }
+                Some(last) => cron.last_at_or_before(now).filter(|due| due > last),
+            };
+            if let Some(nominal) = due {
+                tracing::info!(schedule = %entry.name, nominal = %nominal, "running schedule");
+                let context =
+                    RunContext { nominal: Some(ingot_lineage::format_time(nominal)), ..context.clone() };
+                if let Err(e) = run_action(&config, entry, nominal, &context).await {
+                    tracing::warn!(schedule = %entry.name, error = %e, "scheduled run failed");
+                }
+                state.insert(entry.name.clone(), nominal);
+                save_state(&path, &state);
+            }
+        }
+        let next = crons.iter().filter_map(|c| c.next_after(now)).min();
+        let wait = next.map_or(Duration::from_secs(60), |n| (n - Utc::now()).to_std().unwrap_or_default());
+        tokio::time::sleep(wait.min(Duration::from_secs(60)).max(Duration::from_millis(200))).await;
+    }
+}
+
+async fn run_action(
+    config: &Config,
+    entry: &ScheduleEntry,
+    nominal: DateTime<Utc>,
+    context: &RunContext,
+) -> Result<(), crate::commands::CliError> {
+    let lake = ingot_lake::Lake::open(&config.catalog).await?;
+    match entry.action {
+        Action::Maintain => {
+            let mut settings = config.maintenance.clone();
+            if let Some(table) = &entry.table {
+                settings.tables = vec![table.clone()];
+            }
+            let nominal = ingot_lineage::format_time(nominal);
+            crate::maintenance::maintain_all(&lake, &settings, context, &nominal).await?;
+        }
+        Action::Backfill => {
+            let (table, range) =
+                (entry.table.as_deref().unwrap_or_default(), entry.range.unwrap_or_default());
+            let from = nominal - chrono::Duration::from_std(range).unwrap_or_default();
+            let report = crate::commands::backfill_in(config, &lake, table, from, nominal, context).await?;
+            tracing::info!(schedule = %entry.name, "{report}");
+        }
+    }
+    Ok(())
+}
