@@ -133,7 +133,8 @@ pub fn dataset_type(kind: &str) -> (String, Value) {
     facet("datasetType", "1-0-1/DatasetTypeDatasetFacet.json", json!({ "datasetType": kind }))
 }
 
-pub fn input_statistics(rows: u64, bytes: Option<u64>, files: Option<u64>) -> (String, Value) {
+/// `rowCount`, and `size` and `fileCount` when known: the fields both statistics facets share.
+fn statistics(rows: u64, bytes: Option<u64>, files: Option<u64>) -> Value {
     let mut fields = json!({ "rowCount": rows });
     if let Some(b) = bytes {
         fields["size"] = json!(b);
@@ -141,18 +142,15 @@ pub fn input_statistics(rows: u64, bytes: Option<u64>, files: Option<u64>) -> (S
     if let Some(f) = files {
         fields["fileCount"] = json!(f);
     }
-    facet("inputStatistics", "1-0-0/InputStatisticsInputDatasetFacet.json", fields)
+    fields
+}
+
+pub fn input_statistics(rows: u64, bytes: Option<u64>, files: Option<u64>) -> (String, Value) {
+    facet("inputStatistics", "1-0-0/InputStatisticsInputDatasetFacet.json", statistics(rows, bytes, files))
 }
 
 pub fn output_statistics(rows: u64, bytes: Option<u64>, files: Option<u64>) -> (String, Value) {
-    let mut fields = json!({ "rowCount": rows });
-    if let Some(b) = bytes {
-        fields["size"] = json!(b);
-    }
-    if let Some(f) = files {
-        fields["fileCount"] = json!(f);
-    }
-    facet("outputStatistics", "1-0-2/OutputStatisticsOutputDatasetFacet.json", fields)
+    facet("outputStatistics", "1-0-2/OutputStatisticsOutputDatasetFacet.json", statistics(rows, bytes, files))
 }
 
 /// One check of `dataQualityAssertions`.
