@@ -58,6 +58,19 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Recompute a gold table as of a past time from the bronze its inputs had read by then,
+    /// through the same silver and gold SQL, and compare with what gold said then. Exit code
+    /// 0 only when every window matches.
+    Replay {
+        /// The gold table, e.g. `gold.revenue_hourly`.
+        table: String,
+        /// The instant to audit, e.g. `2026-11-20 18:00:00 UTC`.
+        #[arg(long)]
+        as_of: String,
+        /// Also keep the recomputed rows as this Iceberg table, for inspection.
+        #[arg(long)]
+        write_to: Option<String>,
+    },
     /// Serve the HTTP API (query, tables, snapshots, health, metrics) without ingesting.
     Serve {
         /// Address to listen on (default: api.listen).

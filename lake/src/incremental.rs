@@ -8,7 +8,7 @@ use iceberg::spec::{ManifestStatus, Operation};
 use iceberg::table::Table;
 
 use crate::LakeError;
-use crate::commit::live_files;
+use crate::commit::live_files_at;
 
 /// Data files a table gained after a snapshot, up to its current one.
 #[derive(Debug, Clone, Default)]
@@ -24,9 +24,24 @@ pub struct AddedFiles {
 /// Files added by `append` and `overwrite` snapshots after `after` (all live files when
 /// `after` is `None`). `replace` snapshots rewrite rows already there and add nothing new.
 pub async fn files_added_since(table: &Table, after: Option<i64>) -> Result<AddedFiles, LakeError> {
+    match table.metadata().current_snapshot_id() {
+        Some(current) => files_added_between(table, after, current).await,
+        None => Ok(AddedFiles { complete: true, ..Default::default() }),
+    }
+}
+
+/// Like [`files_added_since`], up to the snapshot `up_to` instead of the current one.
+pub async fn files_added_between(
+    table: &Table,
+    after: Option<i64>,
+    up_to: i64,
+) -> Result<AddedFiles, LakeError> {
     let metadata = table.metadata();
-    let Some(current) = metadata.current_snapshot() else {
-        return Ok(AddedFiles { complete: true, ..Default::default() });
+    let Some(current) = metadata.snapshot_by_id(up_to) else {
+        return Err(LakeError::TimeTravel {
+            table: table.identifier().to_string(),
+            problem: format!("snapshot {up_to} is not in the table's history"),
+        });
     };
     let up_to = Some(current.snapshot_id());
     if after == up_to {
@@ -44,7 +59,8 @@ pub async fn files_added_since(table: &Table, after: Option<i64>) -> Result<Adde
         chain.push(snapshot);
     }
     if !found || after.is_none() {
-        let paths = live_files(table).await?.into_iter().map(|f| f.entry.file_path().to_string()).collect();
+        let paths =
+            live_files_at(table, up_to).await?.into_iter().map(|f| f.entry.file_path().to_string()).collect();
         return Ok(AddedFiles { paths, up_to, complete: after.is_none() });
     }
     let context = format!("read manifests of {}", table.identifier());
@@ -73,7 +89,7 @@ pub async fn files_added_since(table: &Table, after: Option<i64>) -> Result<Adde
     }
     // A file added and then removed again (overwritten) within the range is gone.
     let live: HashSet<String> =
-        live_files(table).await?.into_iter().map(|f| f.entry.file_path().to_string()).collect();
+        live_files_at(table, up_to).await?.into_iter().map(|f| f.entry.file_path().to_string()).collect();
     paths.retain(|p| live.contains(p));
     Ok(AddedFiles { paths, up_to, complete: true })
 }

@@ -25,10 +25,10 @@ pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, Snapshot
 pub use describe::TableDescription;
 pub use error::LakeError;
 pub use failpoint::failpoint;
-pub use incremental::{AddedFiles, files_added_since};
+pub use incremental::{AddedFiles, files_added_between, files_added_since};
 pub use maintain::{
     CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, ExpireOptions, ExpireReport, OrphanOptions,
-    OrphanReport, read_files,
+    OrphanReport, read_files, read_files_at,
 };
 pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_commit};
 pub use overwrite::{Overwrite, Replaced, partition_paths};
@@ -39,4 +39,5 @@ pub use write::{DataFiles, target_file_size, write_data_files, write_data_files_
 
 pub use iceberg::ErrorKind as IcebergErrorKind;
 pub use iceberg::TableIdent;
+pub use iceberg::spec::Operation;
 pub use iceberg::table::Table;

@@ -7,6 +7,8 @@ mod bench_transforms;
 mod maintain;
 mod produce;
 mod query;
+mod replay;
+pub(crate) use replay::replay_check;
 mod run;
 mod tables;
 mod transform;
@@ -44,6 +46,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Snapshots { table } => tables::snapshots(&config, &table).await,
         Command::Query { sql, format } => query::query(&config, &sql, format).await,
         Command::Backfill { table, from, to } => backfill::backfill(&config, &table, &from, &to).await,
+        Command::Replay { table, as_of, write_to } => {
+            replay::replay(&config, &table, &as_of, write_to.as_deref()).await
+        }
         Command::Serve { listen } => {
             let mut api = config.api.clone();
             api.listen = listen.unwrap_or(api.listen);

@@ -23,6 +23,8 @@ pub enum Action {
     Backfill,
     /// Compact, expire and clean one table (`table`) or all.
     Maintain,
+    /// Audit a gold table (`table`) as of the nominal time; a mismatch is logged as an error.
+    Replay,
 }
 
 /// One `[[schedule]]` entry.
@@ -69,6 +71,9 @@ pub fn validate(entries: &[ScheduleEntry]) -> Result<Vec<Cron>, String> {
             let cron = Cron::parse(&e.cron).map_err(|m| format!("schedule[{i}] ({}): {m}", e.name))?;
             if e.action == Action::Backfill && (e.table.is_none() || e.range.is_none()) {
                 return Err(format!("schedule[{i}] ({}): a backfill needs `table` and `range`", e.name));
+            }
+            if e.action == Action::Replay && e.table.is_none() {
+                return Err(format!("schedule[{i}] ({}): a replay needs `table`", e.name));
             }
             Ok(cron)
         })
@@ -163,6 +168,15 @@ async fn run_action(
             let from = nominal - chrono::Duration::from_std(range).unwrap_or_default();
             let report = crate::commands::backfill_in(config, &lake, table, from, nominal, context).await?;
             tracing::info!(schedule = %entry.name, "{report}");
+        }
+        Action::Replay => {
+            let table = entry.table.as_deref().unwrap_or_default();
+            let report = crate::commands::replay_check(config, &lake, table, nominal).await?;
+            if report.matches() {
+                tracing::info!(schedule = %entry.name, table, windows = report.equal, "replay matches");
+            } else {
+                tracing::error!(schedule = %entry.name, table, "replay MISMATCH:\n{report}");
+            }
         }
     }
     Ok(())

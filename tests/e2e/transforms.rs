@@ -415,3 +415,80 @@ async fn a_schedule_missed_while_down_runs_once_on_start() {
     assert_eq!(chrono::DateTime::parse_from_rfc3339(nominal).unwrap().timestamp(), recorded.timestamp());
     crate::lineage::assert_valid(&events);
 }
+
+/// Someone slips a file into gold: one more row for an existing window, other numbers.
+async fn tamper_gold(ws: &Workspace) -> String {
+    use std::sync::Arc;
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let table = lake.load(&parse_ident("gold.revenue_hourly").unwrap()).await.unwrap();
+    let row = query(&lake, "SELECT * FROM gold.revenue_hourly ORDER BY window_start, currency LIMIT 1").await;
+    let schema = Arc::new(ingot_lake::table_arrow_schema(&table).unwrap());
+    let mut columns = row[0].columns().to_vec();
+    let orders = schema.index_of("orders").unwrap();
+    columns[orders] = Arc::new(arrow_array::Int64Array::from(vec![999_999]));
+    let batch = RecordBatch::try_new(schema, columns).unwrap();
+    let currency = text(&batch, 1, 0);
+    let files = ingot_lake::write_data_files(&table, &[batch]).await.unwrap();
+    let mut summary: HashMap<String, String> =
+        table.metadata().current_snapshot().unwrap().summary().additional_properties.clone();
+    summary.retain(|k, _| k.starts_with("ingot."));
+    summary.insert(ingot_lake::COMMIT_ID_PROPERTY.into(), "tampered".into());
+    lake.commit_append(&table, files, summary).await.unwrap();
+    currency
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_matches_untouched_gold_and_finds_a_tampered_window() {
+    let broker = Broker::start();
+    let ws = workspace(&broker);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "1500", "--duplicate-ratio", "0.1"]);
+    ws.ingot(&["run", "--until-caught-up"]);
+    let args = [
+        "produce",
+        "--topic",
+        "orders",
+        "--count",
+        "800",
+        "--duplicate-ratio",
+        "0.2",
+        "--late-ratio",
+        "0.15",
+    ];
+    ws.ingot(&[&args[..], &["--seed", "9"]].concat());
+    ws.ingot(&["run", "--until-caught-up"]);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let untouched = now_text();
+    let (ok, out, err) = ws.try_ingot(&[
+        "replay",
+        "gold.revenue_hourly",
+        "--as-of",
+        &untouched,
+        "--write-to",
+        "audit.revenue_hourly",
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("2 silver runs replayed")
+            && out.contains("windows different: 0")
+            && out.contains("MATCH"),
+        "{out}"
+    );
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let kept = query(&lake, "SELECT count(*) FROM audit.revenue_hourly").await;
+    let gold = query(&lake, "SELECT count(*) FROM gold.revenue_hourly").await;
+    assert_eq!(int(&kept[0], 0, 0), int(&gold[0], 0, 0), "--write-to keeps the recomputed windows");
+
+    let currency = tamper_gold(&ws).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (ok, out, _) = ws.try_ingot(&["replay", "gold.revenue_hourly", "--as-of", &now_text()]);
+    assert!(!ok, "a tampered gold table must fail the audit:\n{out}");
+    assert!(out.contains("windows different: 1") && out.contains("only in gold:      0"), "{out}");
+    assert!(out.contains("999999") && out.contains(&currency), "the tampered window is named:\n{out}");
+    // As of before the tampering, gold still follows from its inputs.
+    let (ok, out, _) = ws.try_ingot(&["replay", "gold.revenue_hourly", "--as-of", &untouched]);
+    assert!(ok, "{out}");
+}

@@ -175,8 +175,12 @@ async fn current_rows(
 }
 
 /// Rows as `key → values`, the key being the window and group columns (timestamps and text),
-/// the values the rest, each rendered as text.
-fn cells(batches: &[RecordBatch], schema: &SchemaRef) -> Result<BTreeMap<String, String>, TransformError> {
+/// the values the rest, each rendered as text. Several rows under one key (which a correct
+/// gold table never has) are kept side by side, so they compare as different.
+pub(crate) fn cells(
+    batches: &[RecordBatch],
+    schema: &SchemaRef,
+) -> Result<BTreeMap<String, String>, TransformError> {
     let is_key = |t: &DataType| matches!(t, DataType::Timestamp(..) | DataType::Utf8 | DataType::Date32);
     let mut out = BTreeMap::new();
     for batch in batches {
@@ -192,7 +196,10 @@ fn cells(batches: &[RecordBatch], schema: &SchemaRef) -> Result<BTreeMap<String,
                 let text = formatters[i].value(row).to_string();
                 if is_key(field.data_type()) { key.push(text) } else { values.push(text) }
             }
-            out.insert(key.join("|"), values.join("|"));
+            let values = values.join("|");
+            out.entry(key.join("|"))
+                .and_modify(|v: &mut String| *v = format!("{v} ; {values}"))
+                .or_insert(values);
         }
     }
     Ok(out)

@@ -55,7 +55,7 @@ impl Rejection {
 }
 
 /// Rejected rows of one output batch, with the reason for each.
-struct Rejected {
+pub(crate) struct Rejected {
     rows: RecordBatch,
     why: Vec<Rejection>,
 }
@@ -68,58 +68,25 @@ pub(crate) async fn run_silver(
     pending: Pending,
 ) -> Result<TransformReport, TransformError> {
     let mut report = TransformReport::new(&config.table);
-    let key = config.key.as_deref().ok_or_else(|| {
-        TransformError::Sql(format!(
-            "transform {}: a silver table needs `key` (the idempotency key)",
-            config.table
-        ))
-    })?;
     let Pending { ident, input, target, progress, from, to, up_to: _, added } = pending;
     let new_rows = read_files(&input, &added.paths).await?;
     report.input_rows = new_rows.iter().map(|b| b.num_rows() as u64).sum();
 
     let ctx = lake_session(lake).await?;
     let input_schema: SchemaRef = Arc::new(table_arrow_schema(&input)?);
-    replace_table(&ctx, &config.input, memory_table(input_schema, new_rows)?)?;
-    let (_, output) = collect(&ctx, sql).await?;
-    let output = iceberg_ready(output)?;
-
-    // Split: late (behind the watermark the last run left), broken rule, or candidate.
-    let mut candidates = Vec::new();
-    let mut rejected: Vec<Rejected> = Vec::new();
-    let mut max_event = progress.watermark_us.unwrap_or(i64::MIN);
-    for batch in &output {
-        let times = event_micros(batch, &config.event_time)?;
-        let rules = rule_names(batch)?;
-        let mut keep = vec![false; batch.num_rows()];
-        let mut reject = vec![false; batch.num_rows()];
-        let mut why = Vec::new();
-        for i in 0..batch.num_rows() {
-            let late = matches!((times[i], progress.watermark_us), (Some(t), Some(w)) if t < w);
-            if late {
-                reject[i] = true;
-                why.push(Rejection::Late);
-            } else if let Some(rule) = &rules[i] {
-                reject[i] = true;
-                why.push(Rejection::Rule(rule.clone()));
-            } else {
-                keep[i] = true;
-                if let Some(t) = times[i] {
-                    max_event = max_event.max(t);
-                }
-            }
-        }
-        report.late += why.iter().filter(|r| matches!(r, Rejection::Late)).count() as u64;
-        report.rule_violations += why.iter().filter(|r| matches!(r, Rejection::Rule(_))).count() as u64;
-        if !why.is_empty() {
-            rejected.push(Rejected { rows: filter(batch, &reject)?, why });
-        }
-        candidates.push(drop_column(&filter(batch, &keep)?, RULE_COLUMN));
-    }
-
-    let held = held_keys(&ctx, target.as_ref(), config, key, &candidates).await?;
-    let (accepted, duplicates) = dedup(&candidates, key, &held)?;
-    report.duplicates = duplicates;
+    let step = silver_step(
+        &ctx,
+        config,
+        sql,
+        input_schema,
+        new_rows,
+        progress.watermark_us,
+        Held::Table(target.as_ref()),
+    )
+    .await?;
+    let SilverStep { accepted, schema, rejected, watermark, .. } = step;
+    (report.late, report.rule_violations, report.duplicates) =
+        (step.late, step.rule_violations, step.duplicates);
 
     if !rejected.is_empty() {
         let id = run_id(&config.table, "quarantine", &from, &to);
@@ -127,10 +94,6 @@ pub(crate) async fn run_silver(
     }
     failpoint("after-silver-quarantine-commit");
 
-    let lateness = config.lateness.as_micros() as i64;
-    let watermark = (max_event != i64::MIN).then(|| max_event.saturating_sub(lateness));
-    let watermark = watermark.max(progress.watermark_us);
-    let schema = accepted.first().map(|b| b.schema()).or_else(|| candidates.first().map(|b| b.schema()));
     let Some(schema) = schema else {
         return Err(TransformError::Sql(format!("transform {}: the SQL returned no schema", config.table)));
     };
@@ -153,6 +116,138 @@ pub(crate) async fn run_silver(
     report.snapshot_id = Some(lake.commit_change(&table, &change).await?.snapshot_id);
     failpoint("after-silver-commit");
     Ok(report)
+}
+
+/// Where the keys silver already holds come from.
+pub(crate) enum Held<'a> {
+    /// The silver table (none before its first run).
+    Table(Option<&'a Table>),
+    /// Rows held in memory (a replay's silver).
+    Rows(&'a [RecordBatch]),
+}
+
+/// One silver run's decisions over new input rows, without writing anything.
+pub(crate) struct SilverStep {
+    pub accepted: Vec<RecordBatch>,
+    /// The SQL's output schema without the rule column (`None` if it gave no batch).
+    pub schema: Option<SchemaRef>,
+    pub rejected: Vec<Rejected>,
+    pub late: u64,
+    pub rule_violations: u64,
+    pub duplicates: u64,
+    /// The watermark after this run.
+    pub watermark: Option<i64>,
+}
+
+/// Runs the silver SQL over `new_rows` (registered as the input table in `ctx`) and decides
+/// each row: late (behind `watermark`), broken rule, duplicate, or accepted.
+pub(crate) async fn silver_step(
+    ctx: &datafusion::prelude::SessionContext,
+    config: &TransformConfig,
+    sql: &str,
+    input_schema: SchemaRef,
+    new_rows: Vec<RecordBatch>,
+    watermark: Option<i64>,
+    held: Held<'_>,
+) -> Result<SilverStep, TransformError> {
+    let key = config.key.as_deref().ok_or_else(|| {
+        TransformError::Sql(format!(
+            "transform {}: a silver table needs `key` (the idempotency key)",
+            config.table
+        ))
+    })?;
+    replace_table(ctx, &config.input, memory_table(input_schema, new_rows)?)?;
+    let (_, output) = collect(ctx, sql).await?;
+    let output = iceberg_ready(output)?;
+    let mut step = SilverStep {
+        accepted: Vec::new(),
+        schema: None,
+        rejected: Vec::new(),
+        late: 0,
+        rule_violations: 0,
+        duplicates: 0,
+        watermark,
+    };
+    let mut candidates = Vec::new();
+    let mut max_event = watermark.unwrap_or(i64::MIN);
+    for batch in &output {
+        let times = event_micros(batch, &config.event_time)?;
+        let rules = rule_names(batch)?;
+        let mut keep = vec![false; batch.num_rows()];
+        let mut reject = vec![false; batch.num_rows()];
+        let mut why = Vec::new();
+        for i in 0..batch.num_rows() {
+            let late = matches!((times[i], watermark), (Some(t), Some(w)) if t < w);
+            if late {
+                reject[i] = true;
+                why.push(Rejection::Late);
+            } else if let Some(rule) = &rules[i] {
+                reject[i] = true;
+                why.push(Rejection::Rule(rule.clone()));
+            } else {
+                keep[i] = true;
+                if let Some(t) = times[i] {
+                    max_event = max_event.max(t);
+                }
+            }
+        }
+        step.late += why.iter().filter(|r| matches!(r, Rejection::Late)).count() as u64;
+        step.rule_violations += why.iter().filter(|r| matches!(r, Rejection::Rule(_))).count() as u64;
+        if !why.is_empty() {
+            step.rejected.push(Rejected { rows: filter(batch, &reject)?, why });
+        }
+        candidates.push(drop_column(&filter(batch, &keep)?, RULE_COLUMN));
+    }
+    step.schema = candidates.first().map(|b| b.schema());
+    let held = match held {
+        Held::Table(target) => held_keys(ctx, target, config, key, &candidates).await?,
+        Held::Rows(rows) => held_keys_in(rows, config, key, &candidates)?,
+    };
+    let (accepted, duplicates) = dedup(&candidates, key, &held)?;
+    (step.accepted, step.duplicates) = (accepted, duplicates);
+    let lateness = config.lateness.as_micros() as i64;
+    let moved = (max_event != i64::MIN).then(|| max_event.saturating_sub(lateness));
+    step.watermark = moved.max(watermark);
+    Ok(step)
+}
+
+/// The oldest event time among `candidates`, minus the dedup horizon: keys of rows from then
+/// on count as held.
+fn horizon_start(
+    config: &TransformConfig,
+    candidates: &[RecordBatch],
+) -> Result<Option<i64>, TransformError> {
+    let mut oldest: Option<i64> = None;
+    for batch in candidates {
+        for t in event_micros(batch, &config.event_time)?.into_iter().flatten() {
+            oldest = Some(oldest.map_or(t, |o| o.min(t)));
+        }
+    }
+    Ok(oldest.map(|o| o - config.dedup_horizon.as_micros() as i64))
+}
+
+/// [`held_keys`] over rows in memory.
+fn held_keys_in(
+    rows: &[RecordBatch],
+    config: &TransformConfig,
+    key: &str,
+    candidates: &[RecordBatch],
+) -> Result<HashSet<String>, TransformError> {
+    let Some(since) = horizon_start(config, candidates)? else { return Ok(HashSet::new()) };
+    let mut keys = HashSet::new();
+    for batch in rows {
+        let times = event_micros(batch, &config.event_time)?;
+        let Some(column) = batch.column_by_name(key) else { continue };
+        let column = arrow_cast::cast(column, &DataType::Utf8)
+            .map_err(|e| TransformError::Sql(format!("key `{key}`: {e}")))?;
+        let column = column.as_string::<i32>();
+        for (i, t) in times.iter().enumerate() {
+            if t.is_some_and(|t| t >= since) && column.is_valid(i) {
+                keys.insert(column.value(i).to_string());
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// The rule each row breaks, if the SQL has a rule column.
@@ -186,14 +281,7 @@ async fn held_keys(
     candidates: &[RecordBatch],
 ) -> Result<HashSet<String>, TransformError> {
     let Some(target) = target else { return Ok(HashSet::new()) };
-    let mut oldest = None;
-    for batch in candidates {
-        for t in event_micros(batch, &config.event_time)?.into_iter().flatten() {
-            oldest = Some(oldest.map_or(t, |o: i64| o.min(t)));
-        }
-    }
-    let Some(oldest) = oldest else { return Ok(HashSet::new()) };
-    let since = oldest - config.dedup_horizon.as_micros() as i64;
+    let Some(since) = horizon_start(config, candidates)? else { return Ok(HashSet::new()) };
     let schema = table_arrow_schema(target)?;
     let tz = match schema.field_with_name(&config.event_time).map(|f| f.data_type().clone()) {
         Ok(DataType::Timestamp(_, tz)) => tz,

@@ -35,7 +35,14 @@ pub(crate) struct Prepared {
 /// Every manifest of the current snapshot with its entries (inherited sequence numbers
 /// filled in). Empty for a table without snapshots.
 async fn load_manifests(table: &Table) -> Result<Vec<(ManifestFile, Vec<ManifestEntry>)>, LakeError> {
-    let Some(snapshot) = table.metadata().current_snapshot() else {
+    load_manifests_at(table, table.metadata().current_snapshot_id()).await
+}
+
+async fn load_manifests_at(
+    table: &Table,
+    snapshot: Option<i64>,
+) -> Result<Vec<(ManifestFile, Vec<ManifestEntry>)>, LakeError> {
+    let Some(snapshot) = snapshot.and_then(|id| table.metadata().snapshot_by_id(id)) else {
         return Ok(Vec::new());
     };
     let context = format!("read manifests of {}", table.identifier());
@@ -55,9 +62,14 @@ async fn load_manifests(table: &Table) -> Result<Vec<(ManifestFile, Vec<Manifest
 
 /// The live data files of the table's current snapshot.
 pub(crate) async fn live_files(table: &Table) -> Result<Vec<LiveFile>, LakeError> {
+    live_files_at(table, table.metadata().current_snapshot_id()).await
+}
+
+/// The live data files of one snapshot.
+pub(crate) async fn live_files_at(table: &Table, snapshot: Option<i64>) -> Result<Vec<LiveFile>, LakeError> {
     let metadata = table.metadata();
     let mut out = Vec::new();
-    for (manifest, entries) in load_manifests(table).await? {
+    for (manifest, entries) in load_manifests_at(table, snapshot).await? {
         if manifest.content != ManifestContentType::Data {
             continue;
         }

@@ -147,8 +147,21 @@ pub async fn read_files(
     table: &Table,
     paths: &HashSet<String>,
 ) -> Result<Vec<arrow_array::RecordBatch>, LakeError> {
-    let context = format!("read files to compact in {}", table.identifier());
-    let scan = table.scan().select_all().build().map_err(LakeError::iceberg(context.clone()))?;
+    read_files_at(table, None, paths).await
+}
+
+/// [`read_files`] of the files live in `snapshot` (the current one when `None`).
+pub async fn read_files_at(
+    table: &Table,
+    snapshot: Option<i64>,
+    paths: &HashSet<String>,
+) -> Result<Vec<arrow_array::RecordBatch>, LakeError> {
+    let context = format!("read files of {}", table.identifier());
+    let mut scan = table.scan().select_all();
+    if let Some(id) = snapshot {
+        scan = scan.snapshot_id(id);
+    }
+    let scan = scan.build().map_err(LakeError::iceberg(context.clone()))?;
     let paths = paths.clone();
     let tasks = scan
         .plan_files()
