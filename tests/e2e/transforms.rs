@@ -281,27 +281,39 @@ async fn a_transform_killed_mid_run_and_rerun_ends_as_a_clean_run() {
     assert_eq!(snapshot_ids(&ws).await, before, "nothing left to do");
 }
 
-/// Appends one extra order to silver (a copy of an existing row under a new key), keeping
-/// silver's recorded progress, as a late correction would; gold is not told.
-async fn add_silver_order(ws: &Workspace) -> i64 {
+/// Appends to `table` a copy of the first row of `select` with `column` set to `value`,
+/// keeping the table's recorded progress — as someone editing the table by hand would.
+async fn append_edited_row(
+    ws: &Workspace,
+    table: &str,
+    select: &str,
+    column: &str,
+    value: arrow_array::ArrayRef,
+) -> RecordBatch {
     use std::sync::Arc;
     let lake = Lake::open(&ws.catalog()).await.unwrap();
-    let ident = parse_ident("silver.orders").unwrap();
-    let table = lake.load(&ident).await.unwrap();
-    let row = query(&lake, "SELECT * FROM silver.orders ORDER BY idempotency_key LIMIT 1").await;
-    let schema = Arc::new(ingot_lake::table_arrow_schema(&table).unwrap());
-    let mut columns = row[0].columns().to_vec();
-    let key = schema.index_of("idempotency_key").unwrap();
-    columns[key] = Arc::new(arrow_array::StringArray::from(vec!["backfill-correction"]));
+    let loaded = lake.load(&parse_ident(table).unwrap()).await.unwrap();
+    let row = query(&lake, select).await;
+    let schema = Arc::new(ingot_lake::table_arrow_schema(&loaded).unwrap());
+    let mut columns = row[0].slice(0, 1).columns().to_vec();
+    columns[schema.index_of(column).unwrap()] = value;
     let batch = RecordBatch::try_new(schema, columns).unwrap();
-    let at = batch.column_by_name("occurred_at").unwrap().as_primitive::<TimestampMicrosecondType>().value(0);
-    let files = ingot_lake::write_data_files(&table, &[batch]).await.unwrap();
-    let mut summary: std::collections::HashMap<String, String> =
-        table.metadata().current_snapshot().unwrap().summary().additional_properties.clone();
+    let files = ingot_lake::write_data_files(&loaded, std::slice::from_ref(&batch)).await.unwrap();
+    let mut summary: HashMap<String, String> =
+        loaded.metadata().current_snapshot().unwrap().summary().additional_properties.clone();
     summary.retain(|k, _| k.starts_with("ingot."));
-    summary.insert(ingot_lake::COMMIT_ID_PROPERTY.into(), "test-correction".into());
-    lake.commit_append(&table, files, summary).await.unwrap();
-    at
+    summary.insert(ingot_lake::COMMIT_ID_PROPERTY.into(), format!("edited-{column}"));
+    lake.commit_append(&loaded, files, summary).await.unwrap();
+    batch
+}
+
+/// Appends one extra order to silver (a copy of an existing row under a new key), as a late
+/// correction would; gold is not told. Returns its event time.
+async fn add_silver_order(ws: &Workspace) -> i64 {
+    let key = std::sync::Arc::new(arrow_array::StringArray::from(vec!["backfill-correction"]));
+    let select = "SELECT * FROM silver.orders ORDER BY idempotency_key LIMIT 1";
+    let batch = append_edited_row(ws, "silver.orders", select, "idempotency_key", key).await;
+    batch.column_by_name("occurred_at").unwrap().as_primitive::<TimestampMicrosecondType>().value(0)
 }
 
 fn changed(out: &str) -> usize {
@@ -417,24 +429,12 @@ async fn a_schedule_missed_while_down_runs_once_on_start() {
 }
 
 /// Someone slips a file into gold: one more row for an existing window, other numbers.
+/// Returns the window's currency.
 async fn tamper_gold(ws: &Workspace) -> String {
-    use std::sync::Arc;
-    let lake = Lake::open(&ws.catalog()).await.unwrap();
-    let table = lake.load(&parse_ident("gold.revenue_hourly").unwrap()).await.unwrap();
-    let row = query(&lake, "SELECT * FROM gold.revenue_hourly ORDER BY window_start, currency LIMIT 1").await;
-    let schema = Arc::new(ingot_lake::table_arrow_schema(&table).unwrap());
-    let mut columns = row[0].columns().to_vec();
-    let orders = schema.index_of("orders").unwrap();
-    columns[orders] = Arc::new(arrow_array::Int64Array::from(vec![999_999]));
-    let batch = RecordBatch::try_new(schema, columns).unwrap();
-    let currency = text(&batch, 1, 0);
-    let files = ingot_lake::write_data_files(&table, &[batch]).await.unwrap();
-    let mut summary: HashMap<String, String> =
-        table.metadata().current_snapshot().unwrap().summary().additional_properties.clone();
-    summary.retain(|k, _| k.starts_with("ingot."));
-    summary.insert(ingot_lake::COMMIT_ID_PROPERTY.into(), "tampered".into());
-    lake.commit_append(&table, files, summary).await.unwrap();
-    currency
+    let orders = std::sync::Arc::new(arrow_array::Int64Array::from(vec![999_999]));
+    let select = "SELECT * FROM gold.revenue_hourly ORDER BY window_start, currency LIMIT 1";
+    let batch = append_edited_row(ws, "gold.revenue_hourly", select, "orders", orders).await;
+    text(&batch, 1, 0)
 }
 
 fn now_text() -> String {
