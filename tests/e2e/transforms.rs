@@ -248,24 +248,20 @@ async fn silver_and_gold_match_a_brute_force_recomputation() {
     assert_readers_agree(&ws).await;
 }
 
+/// 1500 orders with duplicates, ingested and transformed; then 800 more (duplicates and late
+/// events) produced but not yet ingested.
+fn first_round_then_late_events(ws: &Workspace, seed: &str) {
+    ws.ingot(&["produce", "--topic", "orders", "--count", "1500", "--duplicate-ratio", "0.1"]);
+    ws.ingot(&["run", "--until-caught-up"]);
+    let late = ["--count", "800", "--duplicate-ratio", "0.2", "--late-ratio", "0.15", "--seed", seed];
+    ws.ingot(&[&["produce", "--topic", "orders"][..], &late[..]].concat());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transform_killed_mid_run_and_rerun_ends_as_a_clean_run() {
     let broker = Broker::start();
     let ws = workspace(&broker);
-    ws.ingot(&["produce", "--topic", "orders", "--count", "1500", "--duplicate-ratio", "0.1"]);
-    ws.ingot(&["run", "--until-caught-up"]);
-    let args = [
-        "produce",
-        "--topic",
-        "orders",
-        "--count",
-        "800",
-        "--duplicate-ratio",
-        "0.2",
-        "--late-ratio",
-        "0.15",
-    ];
-    ws.ingot(&[&args[..], &["--seed", "5"]].concat());
+    first_round_then_late_events(&ws, "5");
     for (command, point) in [
         (&["run", "--until-caught-up"][..], "after-silver-quarantine-commit"),
         (&["transform"][..], "after-gold-commit"),
@@ -445,20 +441,7 @@ fn now_text() -> String {
 async fn replay_matches_untouched_gold_and_finds_a_tampered_window() {
     let broker = Broker::start();
     let ws = workspace(&broker);
-    ws.ingot(&["produce", "--topic", "orders", "--count", "1500", "--duplicate-ratio", "0.1"]);
-    ws.ingot(&["run", "--until-caught-up"]);
-    let args = [
-        "produce",
-        "--topic",
-        "orders",
-        "--count",
-        "800",
-        "--duplicate-ratio",
-        "0.2",
-        "--late-ratio",
-        "0.15",
-    ];
-    ws.ingot(&[&args[..], &["--seed", "9"]].concat());
+    first_round_then_late_events(&ws, "9");
     ws.ingot(&["run", "--until-caught-up"]);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let untouched = now_text();
