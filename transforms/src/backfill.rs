@@ -10,15 +10,14 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, SchemaRef};
 use chrono::{DateTime, Utc};
-use datafusion::prelude::{col, lit};
-use datafusion::scalar::ScalarValue;
+use datafusion::prelude::col;
 use ingot_lake::{Lake, OnConflict, Overwrite, Replaced, find_commit, parse_ident, table_arrow_schema};
 
 use crate::config::Kind;
 use crate::gold::{DAY_US, day_partition, recompute_days};
 use crate::lake_session::{lake_session, pinned};
 use crate::progress::Progress;
-use crate::rows::conform;
+use crate::rows::{conform, timestamp_literal};
 use crate::{TransformConfig, TransformError};
 
 /// What a backfill did.
@@ -156,17 +155,7 @@ async fn current_rows(
     first: i64,
     last: i64,
 ) -> Result<Vec<RecordBatch>, TransformError> {
-    let schema = table_arrow_schema(gold)?;
-    let tz = match schema.field_with_name(window_column).map(|f| f.data_type().clone()) {
-        Ok(DataType::Timestamp(_, tz)) => tz,
-        _ => {
-            return Err(TransformError::Sql(format!(
-                "{} has no timestamp column `{window_column}`",
-                gold.identifier()
-            )));
-        }
-    };
-    let at = |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), tz.clone()));
+    let at = timestamp_literal(gold, window_column)?;
     let ctx = lake_session(lake).await?;
     let frame = ctx.read_table(pinned(gold.clone(), None).await?)?.filter(
         col(window_column).gt_eq(at(first * DAY_US)).and(col(window_column).lt(at((last + 1) * DAY_US))),

@@ -6,9 +6,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::SchemaRef;
 use datafusion::prelude::{Expr, col, lit};
-use datafusion::scalar::ScalarValue;
 use ingot_lake::{
     Lake, OnConflict, Overwrite, Replaced, Table, TableSpec, failpoint, find_commit, read_files,
     table_arrow_schema,
@@ -16,7 +15,7 @@ use ingot_lake::{
 
 use crate::lake_session::{collect, lake_session, pinned, replace_table};
 use crate::progress::{Pending, Progress, run_id};
-use crate::rows::{conform, event_micros, iceberg_ready};
+use crate::rows::{conform, event_micros, iceberg_ready, timestamp_literal};
 use crate::{TransformConfig, TransformError, TransformReport};
 
 pub(crate) const DAY_US: i64 = 86_400_000_000;
@@ -89,17 +88,7 @@ pub(crate) async fn recompute_days(
     days: &BTreeSet<i64>,
 ) -> Result<Vec<RecordBatch>, TransformError> {
     let ctx = lake_session(lake).await?;
-    let tz =
-        match table_arrow_schema(input)?.field_with_name(&config.event_time).map(|f| f.data_type().clone()) {
-            Ok(DataType::Timestamp(_, tz)) => tz,
-            _ => {
-                return Err(TransformError::Sql(format!(
-                    "{} has no timestamp column `{}`",
-                    config.input, config.event_time
-                )));
-            }
-        };
-    let at = |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), tz.clone()));
+    let at = timestamp_literal(input, &config.event_time)?;
     let event_time = || col(config.event_time.as_str());
     let in_days = days
         .iter()

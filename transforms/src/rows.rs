@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, new_null_array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use datafusion::prelude::{Expr, lit};
+use datafusion::scalar::ScalarValue;
+use ingot_lake::{Table, table_arrow_schema};
 
 use crate::TransformError;
 
@@ -27,6 +31,27 @@ pub fn event_micros(batch: &RecordBatch, column: &str) -> Result<Vec<Option<i64>
         .map_err(|e| TransformError::Sql(format!("event-time column `{column}`: {e}")))?;
     let micros = micros.as_primitive::<TimestampMicrosecondType>();
     Ok((0..micros.len()).map(|i| micros.is_valid(i).then(|| micros.value(i))).collect())
+}
+
+/// A literal builder for comparisons with the timestamp column `column` of `table`: µs since
+/// the epoch in the column's own time zone, so the filter reaches the Iceberg scan.
+pub fn timestamp_literal(
+    table: &Table,
+    column: &str,
+) -> Result<impl Fn(i64) -> Expr + use<>, TransformError> {
+    match table_arrow_schema(table)?.field_with_name(column).map(|f| f.data_type().clone()) {
+        Ok(DataType::Timestamp(_, tz)) => {
+            Ok(move |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), tz.clone())))
+        }
+        _ => Err(TransformError::Sql(format!("{} has no timestamp column `{column}`", table.identifier()))),
+    }
+}
+
+/// A column read as text (`what` names it in errors).
+pub fn text_column(array: &ArrayRef, what: &str) -> Result<StringArray, TransformError> {
+    let text =
+        arrow_cast::cast(array, &DataType::Utf8).map_err(|e| TransformError::Sql(format!("{what}: {e}")))?;
+    Ok(text.as_string::<i32>().clone())
 }
 
 /// Rows of `batch` where `mask` is true.

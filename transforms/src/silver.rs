@@ -9,8 +9,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, SchemaRef, TimeUnit};
-use datafusion::prelude::{col, lit};
-use datafusion::scalar::ScalarValue;
+use datafusion::prelude::col;
 use iceberg::spec::Operation;
 use ingot_lake::{
     Lake, OnConflict, SnapshotChange, Table, TableIdent, TableSpec, failpoint, find_commit, read_files,
@@ -19,7 +18,7 @@ use ingot_lake::{
 
 use crate::lake_session::{collect, lake_session, memory_table, pinned, replace_table};
 use crate::progress::{Pending, Progress, run_id};
-use crate::rows::{conform, event_micros, filter, iceberg_ready};
+use crate::rows::{conform, event_micros, filter, iceberg_ready, text_column, timestamp_literal};
 use crate::{TransformConfig, TransformError, TransformReport};
 
 /// The column a silver SQL sets to a broken rule's name.
@@ -226,7 +225,7 @@ fn horizon_start(
     Ok(oldest.map(|o| o - config.dedup_horizon.as_micros() as i64))
 }
 
-/// [`held_keys`] over rows in memory.
+/// Keys of `rows` whose event time is within the dedup horizon of `candidates`.
 fn held_keys_in(
     rows: &[RecordBatch],
     config: &TransformConfig,
@@ -238,9 +237,7 @@ fn held_keys_in(
     for batch in rows {
         let times = event_micros(batch, &config.event_time)?;
         let Some(column) = batch.column_by_name(key) else { continue };
-        let column = arrow_cast::cast(column, &DataType::Utf8)
-            .map_err(|e| TransformError::Sql(format!("key `{key}`: {e}")))?;
-        let column = column.as_string::<i32>();
+        let column = text_column(column, &format!("key `{key}`"))?;
         for (i, t) in times.iter().enumerate() {
             if t.is_some_and(|t| t >= since) && column.is_valid(i) {
                 keys.insert(column.value(i).to_string());
@@ -255,9 +252,7 @@ fn rule_names(batch: &RecordBatch) -> Result<Vec<Option<String>>, TransformError
     let Some(column) = batch.column_by_name(RULE_COLUMN) else {
         return Ok(vec![None; batch.num_rows()]);
     };
-    let strings = arrow_cast::cast(column, &DataType::Utf8)
-        .map_err(|e| TransformError::Sql(format!("`{RULE_COLUMN}` must be text: {e}")))?;
-    let strings = strings.as_string::<i32>();
+    let strings = text_column(column, &format!("`{RULE_COLUMN}` must be text"))?;
     Ok((0..strings.len()).map(|i| strings.is_valid(i).then(|| strings.value(i).to_string())).collect())
 }
 
@@ -282,30 +277,15 @@ async fn held_keys(
 ) -> Result<HashSet<String>, TransformError> {
     let Some(target) = target else { return Ok(HashSet::new()) };
     let Some(since) = horizon_start(config, candidates)? else { return Ok(HashSet::new()) };
-    let schema = table_arrow_schema(target)?;
-    let tz = match schema.field_with_name(&config.event_time).map(|f| f.data_type().clone()) {
-        Ok(DataType::Timestamp(_, tz)) => tz,
-        _ => {
-            return Err(TransformError::Sql(format!(
-                "{} has no timestamp column `{}`",
-                config.table, config.event_time
-            )));
-        }
-    };
-    let frame = ctx
+    let at = timestamp_literal(target, &config.event_time)?;
+    // Only the keys and event times in the horizon leave the scan.
+    let rows = ctx
         .read_table(pinned(target.clone(), None).await?)?
-        .filter(
-            col(config.event_time.as_str()).gt_eq(lit(ScalarValue::TimestampMicrosecond(Some(since), tz))),
-        )?
-        .select_columns(&[key])?;
-    let mut keys = HashSet::new();
-    for batch in frame.collect().await? {
-        let column = arrow_cast::cast(batch.column(0), &DataType::Utf8)
-            .map_err(|e| TransformError::Sql(format!("key `{key}`: {e}")))?;
-        let column = column.as_string::<i32>();
-        keys.extend((0..column.len()).filter(|i| column.is_valid(*i)).map(|i| column.value(i).to_string()));
-    }
-    Ok(keys)
+        .filter(col(config.event_time.as_str()).gt_eq(at(since)))?
+        .select_columns(&[key, config.event_time.as_str()])?
+        .collect()
+        .await?;
+    held_keys_in(&rows, config, key, candidates)
 }
 
 /// The first row of each key not in `held`, by Kafka position when the rows carry it.
@@ -320,9 +300,7 @@ fn dedup(
         let keys = batch
             .column_by_name(key)
             .ok_or_else(|| TransformError::Sql(format!("the SQL output lacks the key column `{key}`")))?;
-        let keys = arrow_cast::cast(keys, &DataType::Utf8)
-            .map_err(|e| TransformError::Sql(format!("key `{key}`: {e}")))?;
-        let keys = keys.as_string::<i32>();
+        let keys = text_column(keys, &format!("key `{key}`"))?;
         let position = |name: &str| -> Result<Option<Int64Array>, TransformError> {
             match batch.column_by_name(name) {
                 None => Ok(None),
