@@ -8,15 +8,17 @@ use crate::PRODUCER;
 /// A facet: `fields` plus the base facet properties.
 fn facet(key: &str, spec: &str, fields: Value) -> (String, Value) {
     let name = spec.rsplit('/').next().unwrap_or(spec).trim_end_matches(".json");
+    facet_at(key, &format!("https://openlineage.io/spec/facets/{spec}#/$defs/{name}"), fields)
+}
+
+/// A facet whose schema is at `schema_url`.
+fn facet_at(key: &str, schema_url: &str, fields: Value) -> (String, Value) {
     let mut object = match fields {
         Value::Object(map) => map,
         _ => Map::new(),
     };
     object.insert("_producer".into(), json!(PRODUCER));
-    object.insert(
-        "_schemaURL".into(),
-        json!(format!("https://openlineage.io/spec/facets/{spec}#/$defs/{name}")),
-    );
+    object.insert("_schemaURL".into(), json!(schema_url));
     (key.to_string(), Value::Object(object))
 }
 
@@ -219,11 +221,8 @@ pub fn kafka_offsets(ranges: &[(i32, i64, i64)]) -> (String, Value) {
         .iter()
         .map(|(p, from, to)| json!({ "partition": p, "fromOffset": from, "toOffset": to }))
         .collect();
-    let (key, mut value) = facet("ingot_kafkaOffsets", "x", json!({ "partitions": partitions }));
     // The schema lives in this repository (lineage/schemas/).
-    value["_schemaURL"] = json!(format!(
-        "{}/lineage/schemas/KafkaOffsetsInputFacet.json#/$defs/KafkaOffsetsInputFacet",
-        crate::PRODUCER
-    ));
-    (key, value)
+    let schema =
+        format!("{PRODUCER}/lineage/schemas/KafkaOffsetsInputFacet.json#/$defs/KafkaOffsetsInputFacet");
+    facet_at("ingot_kafkaOffsets", &schema, json!({ "partitions": partitions }))
 }
