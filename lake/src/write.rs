@@ -37,12 +37,17 @@ pub async fn write_data_files(table: &Table, batches: &[RecordBatch]) -> Result<
 
 /// The table's `write.target-file-size-bytes`, or Iceberg's default (512 MiB).
 pub fn target_file_size(table: &Table) -> u64 {
+    target_file_size_or(table, TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT as u64)
+}
+
+/// The table's `write.target-file-size-bytes`, or `default` when it sets none.
+pub(crate) fn target_file_size_or(table: &Table, default: u64) -> u64 {
     table
         .metadata()
         .properties()
         .get(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES)
         .and_then(|v| v.parse().ok())
-        .unwrap_or(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT as u64)
+        .unwrap_or(default)
 }
 
 /// [`write_data_files`], rolling to a new file past `target_bytes`.

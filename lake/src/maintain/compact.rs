@@ -9,6 +9,7 @@ use iceberg::spec::Operation;
 use iceberg::table::Table;
 
 use crate::commit::{FileSelection, LiveFile, SnapshotChange, live_files};
+use crate::write::target_file_size_or;
 use crate::{Lake, LakeError, table_arrow_schema, write_data_files_sized};
 
 /// Iceberg's `write.target-file-size-bytes` for compaction when the table sets none.
@@ -55,7 +56,7 @@ pub struct CompactReport {
 impl Lake {
     /// Plans (and unless `dry_run`, commits) the compaction of `table`.
     pub async fn compact(&self, table: &Table, options: &CompactOptions) -> Result<CompactReport, LakeError> {
-        let target = options.target_bytes.unwrap_or_else(|| compact_target(table));
+        let target = options.target_bytes.unwrap_or_else(|| target_file_size_or(table, DEFAULT_COMPACT_TARGET_BYTES));
         let small = (target as f64 * 0.75) as u64;
         let live = live_files(table).await?;
         let manifests_before = manifest_count(table).await?;
@@ -118,15 +119,6 @@ impl Lake {
         report.attempts = committed.attempts;
         Ok(report)
     }
-}
-
-fn compact_target(table: &Table) -> u64 {
-    table
-        .metadata()
-        .properties()
-        .get("write.target-file-size-bytes")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_COMPACT_TARGET_BYTES)
 }
 
 async fn manifest_count(table: &Table) -> Result<usize, LakeError> {
