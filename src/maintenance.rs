@@ -7,7 +7,7 @@ use ingot_lake::{
     CompactOptions, ExpireOptions, Lake, LakeError, OrphanOptions, Table, TableIdent, parse_ident,
 };
 use ingot_lineage::{EventType, Job, RunEvent, facets};
-use ingot_transforms::{RunContext, iceberg_dataset};
+use ingot_transforms::RunContext;
 use serde::Deserialize;
 
 /// `[maintenance]`: how tables are compacted and cleaned.
@@ -174,8 +174,8 @@ impl<'a> MaintenanceLineage<'a> {
             event.run.facets.insert(k, v);
         }
         let snapshot = table.metadata().current_snapshot_id();
-        event.inputs = vec![iceberg_dataset(lake, ident, Some(table), snapshot)];
-        event.outputs = vec![iceberg_dataset(lake, ident, Some(table), snapshot)];
+        let dataset = lake.lineage_dataset(ident, Some(table), snapshot);
+        (event.inputs, event.outputs) = (vec![dataset.clone()], vec![dataset]);
         emitter.emit(&event);
         Self { context, event }
     }
@@ -187,7 +187,7 @@ impl<'a> MaintenanceLineage<'a> {
             event.run.facets.insert(k, v);
         }
         let snapshot = after.metadata().current_snapshot_id();
-        event.outputs = vec![iceberg_dataset(lake, after.identifier(), Some(after), snapshot)];
+        event.outputs = vec![lake.lineage_dataset(after.identifier(), Some(after), snapshot)];
         self.context.emitter.emit(&event);
     }
 }

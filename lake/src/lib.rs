@@ -22,7 +22,6 @@ mod write;
 
 pub use catalog::{CatalogConfig, Lake, parse_ident};
 pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, SnapshotChange};
-pub use describe::TableDescription;
 pub use error::LakeError;
 pub use failpoint::failpoint;
 pub use incremental::{AddedFiles, files_added_between, files_added_since};

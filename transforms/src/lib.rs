@@ -20,7 +20,7 @@ pub use column_lineage::{Direct, PlanLineage, plan_lineage};
 pub use config::{Kind, ScheduleConfig, TransformConfig};
 pub use error::TransformError;
 pub use lake_session::{collect, lake_session, memory_table, replace_table};
-pub use lineage::{ParentRun, RunLineage, iceberg_dataset, job_name};
+pub use lineage::{ParentRun, RunLineage, job_name};
 pub use progress::{Progress, SOURCE_SNAPSHOTS_PROPERTY, WATERMARK_PROPERTY};
 pub use replay::{ReplayReport, WindowDiff, replay};
 pub use run::{RunContext, TransformReport, column_lineage_of, run_transforms};

@@ -1,7 +1,6 @@
 //! OpenLineage events of transform runs: START when a run has input to read, then exactly
 //! one COMPLETE (with the snapshots read and written and row counts) or FAIL.
 
-use ingot_lake::{Lake, Table, TableIdent};
 use ingot_lineage::{Dataset, Emitter, EventType, Job, RunEvent, facets};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -30,16 +29,6 @@ pub fn job_name(parent: &str, config: &TransformConfig) -> String {
 
 fn insert(map: &mut Map<String, Value>, (key, value): (String, Value)) {
     map.insert(key, value);
-}
-
-/// An Iceberg table as a dataset, as of `snapshot`.
-pub fn iceberg_dataset(
-    lake: &Lake,
-    ident: &TableIdent,
-    table: Option<&Table>,
-    snapshot: Option<i64>,
-) -> Dataset {
-    lake.lineage_dataset(ident, table, snapshot)
 }
 
 /// One transform run's events.

@@ -11,7 +11,7 @@ use crate::column_lineage::{PlanLineage, plan_lineage};
 use crate::config::Kind;
 use crate::gold::run_gold;
 use crate::lake_session::lake_session;
-use crate::lineage::{ParentRun, RunLineage, iceberg_dataset, job_name};
+use crate::lineage::{ParentRun, RunLineage, job_name};
 use crate::progress::Pending;
 use crate::silver::run_silver;
 use crate::{TransformConfig, TransformError};
@@ -114,14 +114,12 @@ pub async fn run_transforms(
                 reports.push(TransformReport::new(&config.table));
                 continue;
             };
-            let input = iceberg_dataset(
-                lake,
+            let input = lake.lineage_dataset(
                 &pending.input.identifier().clone(),
                 Some(&pending.input),
                 Some(pending.up_to),
             );
-            let output = iceberg_dataset(
-                lake,
+            let output = lake.lineage_dataset(
                 &pending.ident,
                 pending.target.as_ref(),
                 pending.target.as_ref().and_then(|t| t.metadata().current_snapshot_id()),
@@ -147,7 +145,7 @@ pub async fn run_transforms(
             };
             report.seconds = started.elapsed().as_secs_f64();
             let written = lake.load(&ident).await?;
-            run.complete(&report, iceberg_dataset(lake, &ident, Some(&written), report.snapshot_id));
+            run.complete(&report, lake.lineage_dataset(&ident, Some(&written), report.snapshot_id));
             tracing::info!(table = %config.table, "{report}");
             reports.push(report);
         }

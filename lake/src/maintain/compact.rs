@@ -56,7 +56,8 @@ pub struct CompactReport {
 impl Lake {
     /// Plans (and unless `dry_run`, commits) the compaction of `table`.
     pub async fn compact(&self, table: &Table, options: &CompactOptions) -> Result<CompactReport, LakeError> {
-        let target = options.target_bytes.unwrap_or_else(|| target_file_size_or(table, DEFAULT_COMPACT_TARGET_BYTES));
+        let target =
+            options.target_bytes.unwrap_or_else(|| target_file_size_or(table, DEFAULT_COMPACT_TARGET_BYTES));
         let small = (target as f64 * 0.75) as u64;
         let live = live_files(table).await?;
         let manifests_before = manifest_count(table).await?;
