@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use ingot_lake::{Lake, parse_ident};
 use ingot_transforms::query::parse_timestamp;
 use ingot_transforms::{
-    BackfillReport, Kind, RunContext, RunLineage, TransformReport, backfill as recompute, column_lineage_of,
+    BackfillReport, Kind, RunContext, RunLineage, TransformConfig, TransformReport, backfill as recompute,
+    column_lineage_of,
 };
 
 use super::CliError;
@@ -30,13 +31,8 @@ pub async fn backfill_in(
     to: DateTime<Utc>,
     context: &RunContext,
 ) -> Result<BackfillReport, CliError> {
-    let transform = config
-        .transforms
-        .iter()
-        .find(|t| t.table == table && t.kind == Kind::Gold)
-        .ok_or_else(|| CliError::Usage(format!("no gold [[transforms]] entry writes {table}")))?;
-    let sql = std::fs::read_to_string(&transform.sql)
-        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", transform.sql.display())))?;
+    let transform = TransformConfig::find(&config.transforms, table, Kind::Gold)?;
+    let sql = transform.read_sql()?;
     let (gold_ident, silver_ident) = (parse_ident(table)?, parse_ident(&transform.input)?);
     let silver = lake.load(&silver_ident).await?;
     let gold = match lake.exists(&gold_ident).await? {

@@ -2,7 +2,6 @@
 //! of a base that silver and gold already hold, timed. Bronze is filled from memory through
 //! the ingest write path into a scratch lake; the transforms are the configured ones.
 
-use std::path::Path;
 use std::time::Instant;
 
 use ingot_ingest::{IngestConfig, MessageMeta, Pipeline, TopicConfig};
@@ -59,8 +58,7 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
     eprintln!("filling bronze with a base of {base} events and running the transforms over it...");
     fill(&mut pipeline, base)?;
     pipeline.commit_buffered().await?;
-    run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None, &RunContext::silent())
-        .await?;
+    run_transforms(&lake, &config.transforms, &quarantine, None, &RunContext::silent()).await?;
     eprintln!("adding {events} new events to bronze...");
     let mut left = events;
     while left > 0 {
@@ -72,9 +70,7 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
 
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let reports =
-        run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None, &RunContext::silent())
-            .await?;
+    let reports = run_transforms(&lake, &config.transforms, &quarantine, None, &RunContext::silent()).await?;
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     println!("bench transforms: one incremental run over {events} new bronze rows (base {base})");

@@ -6,7 +6,7 @@ use ingot_lake::{
     AsOf, Lake, OnConflict, Operation, SnapshotChange, TableSpec, parse_ident, write_data_files,
 };
 use ingot_transforms::query::parse_timestamp;
-use ingot_transforms::{Kind, ReplayReport, replay as recompute};
+use ingot_transforms::{Kind, ReplayReport, TransformConfig, replay as recompute};
 
 use super::CliError;
 use crate::config::Config;
@@ -38,20 +38,9 @@ pub async fn replay_check(
     table: &str,
     at: DateTime<Utc>,
 ) -> Result<ReplayReport, CliError> {
-    let gold = config
-        .transforms
-        .iter()
-        .find(|t| t.table == table && t.kind == Kind::Gold)
-        .ok_or_else(|| CliError::Usage(format!("no gold [[transforms]] entry writes {table}")))?;
-    let silver =
-        config.transforms.iter().find(|t| t.table == gold.input && t.kind == Kind::Silver).ok_or_else(
-            || CliError::Usage(format!("no silver [[transforms]] entry writes {}", gold.input)),
-        )?;
-    let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path)
-            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
-    };
-    let (gold_sql, silver_sql) = (read(&gold.sql)?, read(&silver.sql)?);
+    let gold = TransformConfig::find(&config.transforms, table, Kind::Gold)?;
+    let silver = TransformConfig::find(&config.transforms, &gold.input, Kind::Silver)?;
+    let (gold_sql, silver_sql) = (gold.read_sql()?, silver.read_sql()?);
     Ok(recompute(lake, gold, &gold_sql, silver, &silver_sql, AsOf::Timestamp(at)).await?)
 }
 

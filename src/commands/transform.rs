@@ -1,7 +1,5 @@
 //! `ingot transform [<table>]`, and the transforms `ingot run` runs after bronze commits.
 
-use std::path::Path;
-
 use ingot_lake::{Lake, parse_ident};
 use ingot_transforms::{RunContext, run_transforms};
 
@@ -16,8 +14,7 @@ pub async fn transform(config: &Config, only: Option<&str>) -> Result<(), CliErr
     let lake = Lake::open(&config.catalog).await?;
     let quarantine = parse_ident(&config.ingest.quarantine_table)?;
     let run = PipelineRun::start(&config.lineage, false)?;
-    let result =
-        run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, only, &run.context()).await;
+    let result = run_transforms(&lake, &config.transforms, &quarantine, only, &run.context()).await;
     run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
     for report in result? {
         println!("{report}");
@@ -29,8 +26,7 @@ pub async fn transform(config: &Config, only: Option<&str>) -> Result<(), CliErr
 pub async fn transform_in(config: &Config, context: &RunContext) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
     let quarantine = parse_ident(&config.ingest.quarantine_table)?;
-    for report in run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None, context).await?
-    {
+    for report in run_transforms(&lake, &config.transforms, &quarantine, None, context).await? {
         println!("{report}");
     }
     Ok(())
@@ -51,9 +47,7 @@ pub async fn run_scheduled(lake: Lake, config: Config, context: RunContext) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) =
-            run_transforms(&lake, &config.transforms, Path::new(""), &quarantine, None, &context).await
-        {
+        if let Err(e) = run_transforms(&lake, &config.transforms, &quarantine, None, &context).await {
             tracing::warn!(error = %e, "transform run failed; trying again next interval");
         }
     }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::TransformError;
+
 /// What a transform produces.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +48,27 @@ pub struct TransformConfig {
     /// Gold: the SQL's output column holding the window start; gold is partitioned by its day.
     #[serde(default = "default_window_column")]
     pub window_column: String,
+}
+
+impl TransformConfig {
+    /// The entry of `kind` that writes `table`.
+    pub fn find<'a>(
+        transforms: &'a [TransformConfig],
+        table: &str,
+        kind: Kind,
+    ) -> Result<&'a Self, TransformError> {
+        transforms.iter().find(|t| t.table == table && t.kind == kind).ok_or_else(|| {
+            let kind = if kind == Kind::Silver { "silver" } else { "gold" };
+            TransformError::Sql(format!("no {kind} [[transforms]] entry writes {table}"))
+        })
+    }
+
+    /// The SQL file's text.
+    pub fn read_sql(&self) -> Result<String, TransformError> {
+        std::fs::read_to_string(&self.sql).map_err(|e| {
+            TransformError::Sql(format!("transform {}: cannot read {}: {e}", self.table, self.sql.display()))
+        })
+    }
 }
 
 fn default_dedup_horizon() -> Duration {

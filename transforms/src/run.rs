@@ -1,6 +1,5 @@
 //! Running the configured transforms: every silver table, then every gold table.
 
-use std::path::Path;
 use std::time::Instant;
 
 use ingot_lake::{Lake, TableIdent};
@@ -83,12 +82,11 @@ impl RunContext {
 }
 
 /// Runs the transforms (only `only` if given): silver tables first, then gold, each once.
-/// SQL paths are relative to `base_dir`. A transform with new input emits START and then
+/// A transform with new input emits START and then
 /// COMPLETE or FAIL; one with nothing to read emits nothing.
 pub async fn run_transforms(
     lake: &Lake,
     transforms: &[TransformConfig],
-    base_dir: &Path,
     quarantine: &TableIdent,
     only: Option<&str>,
     context: &RunContext,
@@ -101,14 +99,7 @@ pub async fn run_transforms(
     let mut reports = Vec::new();
     for kind in [Kind::Silver, Kind::Gold] {
         for config in transforms.iter().filter(|t| t.kind == kind && only.is_none_or(|o| o == t.table)) {
-            let path = base_dir.join(&config.sql);
-            let sql = std::fs::read_to_string(&path).map_err(|e| {
-                TransformError::Sql(format!(
-                    "transform {}: cannot read {}: {e}",
-                    config.table,
-                    path.display()
-                ))
-            })?;
+            let sql = config.read_sql()?;
             let started = Instant::now();
             let Some(pending) = Pending::find(lake, config).await? else {
                 reports.push(TransformReport::new(&config.table));
