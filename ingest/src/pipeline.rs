@@ -59,8 +59,8 @@ pub struct Pipeline {
     quarantine: QuarantineBuffer,
     resume: ResumeOffsets,
     report: IngestReport,
-    /// (topic config, bronze table) as prepared, for lineage.
-    bronze_tables: Vec<(TopicConfig, ingot_lake::Table)>,
+    /// Each topic's bronze table as prepared, for lineage.
+    bronze_tables: HashMap<String, ingot_lake::Table>,
     lineage_parent: Option<LineageParent>,
     lineage: Option<BronzeLineage>,
 }
@@ -78,7 +78,7 @@ impl Pipeline {
         let mut report = IngestReport::default();
         let resume: ResumeOffsets = Arc::default();
         let mut topics = HashMap::new();
-        let mut bronze_tables = Vec::new();
+        let mut bronze_tables = HashMap::new();
         for topic in topic_configs {
             let message = registry.message(&topic.message)?;
             let ident = parse_ident(&format!("{}.{}", config.bronze_namespace, topic.table_name()))?;
@@ -92,7 +92,7 @@ impl Pipeline {
                     resume.insert((topic.topic.clone(), *partition), *next);
                 }
             }
-            bronze_tables.push((topic.clone(), table.clone()));
+            bronze_tables.insert(topic.topic.clone(), table.clone());
             let buffer = BronzeBuffer::new(&table, &topic, message, config.max_message_bytes)?;
             topics.insert(topic.topic.clone(), (topic, buffer));
         }
@@ -131,8 +131,11 @@ impl Pipeline {
         shutdown: impl Future<Output = ()>,
     ) -> Result<IngestReport, IngestError> {
         if let Some(parent) = &self.lineage_parent {
-            let sources: Vec<TopicSource<'_>> =
-                self.bronze_tables.iter().map(|(topic, table)| TopicSource { topic, table }).collect();
+            let sources: Vec<TopicSource<'_>> = self
+                .topics
+                .values()
+                .map(|(topic, _)| TopicSource { topic, table: &self.bronze_tables[&topic.topic] })
+                .collect();
             self.lineage = Some(BronzeLineage::start(parent, &self.lake, &self.kafka.brokers, &sources));
         }
         let result = self.consume(mode, shutdown).await;
