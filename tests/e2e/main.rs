@@ -2,6 +2,7 @@
 //! independent readers. Start components via `harness`; see `scripts/test.sh`.
 
 mod api;
+mod audit;
 mod harness;
 mod ingest;
 mod interop;
