@@ -90,11 +90,12 @@ pub async fn backfill(
     let days: Vec<i64> = (first..=last).collect();
 
     // Day by day, so a terminal shows progress; one commit at the end keeps it atomic.
+    let ctx = lake_session(lake).await?;
     let show = std::io::stderr().is_terminal();
     let mut new_rows = Vec::new();
     for (i, day) in days.iter().enumerate() {
         new_rows.extend(
-            recompute_days(lake, config, sql, &silver, silver_snapshot, &BTreeSet::from([*day])).await?,
+            recompute_days(&ctx, config, sql, &silver, silver_snapshot, &BTreeSet::from([*day])).await?,
         );
         if show {
             let done = (i + 1) * 30 / days.len();
@@ -107,7 +108,7 @@ pub async fn backfill(
     let schema: SchemaRef = Arc::new(table_arrow_schema(&gold)?);
     let new_rows =
         new_rows.iter().map(|b| conform(b, &schema, &|_, _| None)).collect::<Result<Vec<_>, _>>()?;
-    let old_rows = current_rows(lake, &gold, &config.window_column, first, last).await?;
+    let old_rows = current_rows(&ctx, &gold, &config.window_column, first, last).await?;
     let (before, after) = (cells(&old_rows, &schema)?, cells(&new_rows, &schema)?);
     let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
     let changed = keys.iter().filter(|k| before.get(**k) != after.get(**k)).count();
@@ -149,14 +150,13 @@ pub async fn backfill(
 
 /// Gold's current rows of the days `first..=last`.
 async fn current_rows(
-    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
     gold: &ingot_lake::Table,
     window_column: &str,
     first: i64,
     last: i64,
 ) -> Result<Vec<RecordBatch>, TransformError> {
     let at = timestamp_literal(gold, window_column)?;
-    let ctx = lake_session(lake).await?;
     let frame = ctx.read_table(pinned(gold.clone(), None).await?)?.filter(
         col(window_column).gt_eq(at(first * DAY_US)).and(col(window_column).lt(at((last + 1) * DAY_US))),
     )?;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use datafusion::prelude::{Expr, col, lit};
+use datafusion::prelude::{Expr, SessionContext, col, lit};
 use ingot_lake::{
     Lake, OnConflict, Overwrite, Replaced, Table, TableSpec, failpoint, find_commit, read_files,
     table_arrow_schema,
 };
 
-use crate::lake_session::{collect, lake_session, pinned, replace_table};
+use crate::lake_session::{collect, pinned, replace_table};
 use crate::progress::{Pending, Progress, run_id};
 use crate::rows::{conform, event_micros, iceberg_ready, timestamp_literal};
 use crate::{TransformConfig, TransformError, TransformReport};
@@ -22,6 +22,7 @@ pub(crate) const DAY_US: i64 = 86_400_000_000;
 
 pub(crate) async fn run_gold(
     lake: &Lake,
+    ctx: &SessionContext,
     config: &TransformConfig,
     sql: &str,
     pending: Pending,
@@ -40,7 +41,7 @@ pub(crate) async fn run_gold(
     }
     report.windows_days = days.len() as u64;
 
-    let output = recompute_days(lake, config, sql, &input, up_to, &days).await?;
+    let output = recompute_days(ctx, config, sql, &input, up_to, &days).await?;
     let Some(schema) = output.first().map(|b| b.schema()) else {
         return Err(TransformError::Sql(format!(
             "transform {}: the SQL returned no rows for days with rows",
@@ -80,14 +81,13 @@ pub(crate) async fn run_gold(
 /// The gold SQL's rows for `days` (day numbers since the epoch), from `input` at `snapshot`
 /// restricted to events of those days (the filter reaches the Iceberg scan).
 pub(crate) async fn recompute_days(
-    lake: &Lake,
+    ctx: &SessionContext,
     config: &TransformConfig,
     sql: &str,
     input: &Table,
     snapshot: i64,
     days: &BTreeSet<i64>,
 ) -> Result<Vec<RecordBatch>, TransformError> {
-    let ctx = lake_session(lake).await?;
     let at = timestamp_literal(input, &config.event_time)?;
     let event_time = || col(config.event_time.as_str());
     let in_days = days
@@ -96,8 +96,8 @@ pub(crate) async fn recompute_days(
         .reduce(Expr::or)
         .unwrap_or_else(|| lit(false));
     let touched = ctx.read_table(pinned(input.clone(), Some(snapshot)).await?)?.filter(in_days)?;
-    replace_table(&ctx, &config.input, touched.into_view())?;
-    let (_, output) = collect(&ctx, sql).await?;
+    replace_table(ctx, &config.input, touched.into_view())?;
+    let (_, output) = collect(ctx, sql).await?;
     iceberg_ready(output)
 }
 

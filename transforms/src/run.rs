@@ -115,16 +115,19 @@ pub async fn run_transforms(
                 pending.target.as_ref(),
                 pending.target.as_ref().and_then(|t| t.metadata().current_snapshot_id()),
             );
+            // One session per run, pinned when it starts: the plan for lineage and the run
+            // itself see the same tables.
+            let ctx = lake_session(lake).await?;
             let plan = match context.emitter.enabled() {
-                true => column_lineage_of(lake, &sql).await,
+                true => plan_lineage_in(&ctx, &sql).await,
                 false => None,
             };
             let job = job_name(&context.parent.job_name, config);
             let run = RunLineage::start(context, job, config, &sql, input, output, plan);
             let ident = pending.ident.clone();
             let result = match kind {
-                Kind::Silver => run_silver(lake, config, &sql, quarantine, pending).await,
-                Kind::Gold => run_gold(lake, config, &sql, pending).await,
+                Kind::Silver => run_silver(lake, &ctx, config, &sql, quarantine, pending).await,
+                Kind::Gold => run_gold(lake, &ctx, config, &sql, pending).await,
             }
             .map_err(|e| e.context(&config.table));
             let mut report = match result {
@@ -147,8 +150,18 @@ pub async fn run_transforms(
 /// The SQL's column lineage, from its plan over the current tables; `None` (and a log line)
 /// when the plan cannot be built — lineage never fails a run.
 pub async fn column_lineage_of(lake: &Lake, sql: &str) -> Option<PlanLineage> {
-    let planned = async { Ok::<_, TransformError>(lake_session(lake).await?.sql(sql).await?) }.await;
-    match planned {
+    match lake_session(lake).await {
+        Ok(ctx) => plan_lineage_in(&ctx, sql).await,
+        Err(e) => {
+            tracing::debug!(error = %e, "no column lineage for this run");
+            None
+        }
+    }
+}
+
+/// [`column_lineage_of`] in an existing session.
+async fn plan_lineage_in(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Option<PlanLineage> {
+    match ctx.sql(sql).await {
         Ok(frame) => Some(plan_lineage(frame.logical_plan())),
         Err(e) => {
             tracing::debug!(error = %e, "no column lineage for this run");

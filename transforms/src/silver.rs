@@ -16,7 +16,7 @@ use ingot_lake::{
     table_arrow_schema, write_data_files,
 };
 
-use crate::lake_session::{collect, lake_session, memory_table, pinned, replace_table};
+use crate::lake_session::{collect, memory_table, pinned, replace_table};
 use crate::progress::{Pending, Progress, run_id};
 use crate::rows::{conform, event_micros, filter, iceberg_ready, text_column, timestamp_literal};
 use crate::{TransformConfig, TransformError, TransformReport};
@@ -61,6 +61,7 @@ pub(crate) struct Rejected {
 
 pub(crate) async fn run_silver(
     lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
     config: &TransformConfig,
     sql: &str,
     quarantine: &TableIdent,
@@ -71,10 +72,9 @@ pub(crate) async fn run_silver(
     let new_rows = read_files(&input, &added.paths).await?;
     report.input_rows = new_rows.iter().map(|b| b.num_rows() as u64).sum();
 
-    let ctx = lake_session(lake).await?;
     let input_schema: SchemaRef = Arc::new(table_arrow_schema(&input)?);
     let step = silver_step(
-        &ctx,
+        ctx,
         config,
         sql,
         input_schema,
