@@ -114,11 +114,17 @@ impl Lake {
             return Err(LakeError::Config(format!("a commit to {} needs a commit id", table.identifier())));
         }
         let ident = table.identifier().clone();
-        let expected = produce::selected_paths(table, &change.remove).await?;
         let mut table = table.clone();
         let mut last_error = String::new();
+        // What the change removes in the state the caller decided on (the first attempt's);
+        // after a lost race the rebased attempt must remove exactly the same files.
+        let mut expected: Option<HashSet<String>> = None;
+        let mut rebasing = false;
         for attempt in 1..=COMMIT_ATTEMPTS {
-            let prepared = produce::prepare(&table, change).await?;
+            let must_remove = if rebasing { expected.as_ref() } else { None };
+            let prepared = produce::prepare(&table, change, must_remove).await?;
+            expected.get_or_insert_with(|| prepared.selected.clone());
+            rebasing = false;
             let snapshot_id = prepared.snapshot_id;
             match self.swap(&table, &prepared.metadata).await {
                 Ok(()) => {
@@ -131,12 +137,8 @@ impl Lake {
                     if change.on_conflict == OnConflict::Fail {
                         return Err(e);
                     }
-                    let now = produce::selected_paths(&table, &change.remove).await?;
-                    if now != expected {
-                        tracing::info!(table = %ident, "files to replace changed under us; giving up");
-                        return Err(e);
-                    }
                     tracing::info!(table = %ident, attempt, "lost a commit race; rebasing");
+                    rebasing = true;
                     last_error = e.to_string();
                 }
                 Err(e) if e.retryable() => {

@@ -30,6 +30,8 @@ pub(crate) struct Prepared {
     pub snapshot_id: i64,
     /// Files written for this attempt, removed again if the swap is lost.
     pub written: Vec<String>,
+    /// Paths of the live files the change removes.
+    pub selected: HashSet<String>,
 }
 
 /// Every manifest of the current snapshot with its entries (inherited sequence numbers
@@ -100,25 +102,15 @@ fn is_selected(selection: &FileSelection, file: &LiveFile) -> bool {
     }
 }
 
-/// Paths of the live files `selection` picks in the table's current state.
-pub(crate) async fn selected_paths(
-    table: &Table,
-    selection: &FileSelection,
-) -> Result<HashSet<String>, LakeError> {
-    if matches!(selection, FileSelection::Nothing) {
-        return Ok(HashSet::new());
-    }
-    Ok(live_files(table)
-        .await?
-        .into_iter()
-        .filter(|f| is_selected(selection, f))
-        .map(|f| f.entry.file_path().to_string())
-        .collect())
-}
-
 /// Writes manifests and the manifest list for `change` on top of `table`'s current snapshot
 /// and builds the metadata that makes it current. Nothing is visible until swapped in.
-pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Prepared, LakeError> {
+/// With `must_remove`, the change is being rebased after a lost race: if the files it selects
+/// now are not exactly those, it fails with [`LakeError::CommitConflict`] before writing anything.
+pub(crate) async fn prepare(
+    table: &Table,
+    change: &SnapshotChange,
+    must_remove: Option<&HashSet<String>>,
+) -> Result<Prepared, LakeError> {
     let metadata = table.metadata();
     if metadata.format_version() != FormatVersion::V2 {
         return Err(LakeError::Unsupported(format!(
@@ -139,7 +131,7 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
     // Entries of rewritten manifests, by partition spec: carried forward, and removed.
     let mut merged: BTreeMap<i32, Vec<ManifestEntry>> = BTreeMap::new();
     let mut deleted: BTreeMap<i32, Vec<ManifestEntry>> = BTreeMap::new();
-    let mut removed_any = false;
+    let mut selected: HashSet<String> = HashSet::new();
     let mut totals = Totals::default();
     for (manifest, entries) in load_manifests(table).await? {
         let live: Vec<LiveFile> = entries
@@ -165,13 +157,17 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
         for file in live {
             let bucket = if is_selected(&change.remove, &file) {
                 summary.remove_file(&file.entry.data_file, schema.clone(), spec.clone());
-                removed_any = true;
+                selected.insert(file.entry.file_path().to_string());
                 &mut deleted
             } else {
                 &mut merged
             };
             bucket.entry(manifest.partition_spec_id).or_default().push(file.entry);
         }
+    }
+    if must_remove.is_some_and(|expected| *expected != selected) {
+        tracing::info!(table = %table.identifier(), "files to replace changed under us; giving up");
+        return Err(LakeError::CommitConflict { table: table.identifier().to_string() });
     }
     // DELETED entries get manifests of their own: snapshot diffs read them (what did this
     // commit remove) and the next rewrite drops them.
@@ -209,7 +205,7 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
         }
         manifests.push(writer.close(out).await?);
     }
-    if change.operation == Operation::Replace && removed_any && change.add.is_empty() {
+    if change.operation == Operation::Replace && !selected.is_empty() && change.add.is_empty() {
         return Err(LakeError::Unsupported(context("a replace that removes files must add their rows back")));
     }
 
@@ -260,7 +256,7 @@ pub(crate) async fn prepare(table: &Table, change: &SnapshotChange) -> Result<Pr
         .map_err(LakeError::iceberg(context("add snapshot")))?
         .build()
         .map_err(LakeError::iceberg(context("build metadata")))?;
-    Ok(Prepared { metadata: built.metadata, snapshot_id, written: writer.written })
+    Ok(Prepared { metadata: built.metadata, snapshot_id, written: writer.written, selected })
 }
 
 /// Removes what a lost attempt wrote; failures only leave orphans for `clean-orphans`.
