@@ -31,7 +31,7 @@ pub use maintain::{
 };
 pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_commit};
 pub use overwrite::{Overwrite, Replaced, partition_paths};
-pub use read::{SnapshotInfo, list_snapshots, read_table, table_arrow_schema};
+pub use read::{SnapshotInfo, TableSize, list_snapshots, read_table, table_arrow_schema, table_size};
 pub use schema::{TableSpec, TableStatus};
 pub use travel::{AsOf, snapshot_as_of};
 pub use write::{DataFiles, target_file_size, write_data_files, write_data_files_sized};

@@ -18,6 +18,35 @@ pub struct SnapshotInfo {
     pub summary: HashMap<String, String>,
 }
 
+/// A table's size and last commit, from its current snapshot's summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableSize {
+    pub rows: u64,
+    pub files: u64,
+    pub snapshots: usize,
+    pub current_snapshot: Option<i64>,
+    pub last_commit_ms: Option<i64>,
+}
+
+/// [`TableSize`] of `table` (zeros before its first snapshot).
+pub fn table_size(table: &Table) -> TableSize {
+    let metadata = table.metadata();
+    let current = metadata.current_snapshot();
+    let total = |key: &str| {
+        current
+            .and_then(|s| s.summary().additional_properties.get(key))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    TableSize {
+        rows: total("total-records"),
+        files: total("total-data-files"),
+        snapshots: metadata.snapshots().len(),
+        current_snapshot: current.map(|s| s.snapshot_id()),
+        last_commit_ms: current.map(|s| s.timestamp_ms()),
+    }
+}
+
 /// All rows of the table at its current snapshot, or at `snapshot_id`.
 pub async fn read_table(table: &Table, snapshot_id: Option<i64>) -> Result<Vec<RecordBatch>, LakeError> {
     let context = format!("scan {}", table.identifier());

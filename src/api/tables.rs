@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ingot_lake::{Table, list_snapshots, parse_ident};
+use ingot_lake::{Table, list_snapshots, parse_ident, table_size};
 use ingot_transforms::Progress;
 use serde_json::{Value, json};
 
@@ -12,19 +12,15 @@ use super::{ApiError, ApiState};
 
 /// One table as `/v1/tables` and `/metrics` show it.
 pub(super) fn describe(table: &Table) -> Value {
-    let metadata = table.metadata();
-    let current = metadata.current_snapshot();
-    let summary = |key: &str| {
-        current.and_then(|s| s.summary().additional_properties.get(key)).and_then(|v| v.parse::<u64>().ok())
-    };
+    let size = table_size(table);
     let watermark = Progress::of(Some(table)).watermark_us;
     json!({
         "name": table.identifier().to_string(),
-        "rows": summary("total-records").unwrap_or(0),
-        "files": summary("total-data-files").unwrap_or(0),
-        "snapshots": metadata.snapshots().len(),
-        "current_snapshot": current.map(|s| s.snapshot_id()),
-        "last_commit_ms": current.map(|s| s.timestamp_ms()),
+        "rows": size.rows,
+        "files": size.files,
+        "snapshots": size.snapshots,
+        "current_snapshot": size.current_snapshot,
+        "last_commit_ms": size.last_commit_ms,
         // Event time up to which the table is complete: windows ending before it are final.
         "valid_through_us": watermark,
     })

@@ -1,5 +1,5 @@
 use chrono::{TimeZone, Utc};
-use ingot_lake::{Lake, list_snapshots, parse_ident};
+use ingot_lake::{Lake, list_snapshots, parse_ident, table_size};
 
 use super::CliError;
 use crate::config::Config;
@@ -8,22 +8,14 @@ pub async fn tables(config: &Config) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
     println!("{:<32} {:>12} {:>8} {:>10}  last commit (UTC)", "table", "rows", "files", "snapshots");
     for ident in lake.list_tables().await? {
-        let table = lake.load(&ident).await?;
-        let metadata = table.metadata();
-        let (rows, files, when) = match metadata.current_snapshot() {
-            Some(s) => {
-                let props = &s.summary().additional_properties;
-                let get = |k: &str| props.get(k).cloned().unwrap_or_else(|| "0".into());
-                (get("total-records"), get("total-data-files"), format_ms(s.timestamp_ms()))
-            }
-            None => ("0".into(), "0".into(), "-".into()),
-        };
+        let size = table_size(&lake.load(&ident).await?);
+        let when = size.last_commit_ms.map_or_else(|| "-".into(), format_ms);
         println!(
             "{:<32} {:>12} {:>8} {:>10}  {}",
             ident.to_string(),
-            rows,
-            files,
-            metadata.snapshots().len(),
+            size.rows,
+            size.files,
+            size.snapshots,
             when
         );
     }
