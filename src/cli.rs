@@ -22,9 +22,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the ingest service.
     Run {
-        /// Process what the topics hold now, commit, print a summary and exit.
+        /// Process what the topics hold now, commit, print a summary and exit: exits 0 only
+        /// when the tables hold every message the topics held at start.
         #[arg(long)]
         until_caught_up: bool,
+        /// With --until-caught-up: fail (naming the partitions) when some partition makes
+        /// no progress for this long, e.g. because a crashed member still holds it.
+        #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+        caught_up_timeout: std::time::Duration,
     },
     /// Produce sample events (good, malformed, duplicated, late) to a configured topic.
     Produce(ProduceArgs),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Schema, SchemaRef};
 use ingot_lake::{SourceOffsets, Table, TableIdent, TableSpec, table_arrow_schema};
-use ingot_proto::{BatchDecoder, DecodeFailure, MessageDescriptor, contract_arrow_schema};
+use ingot_proto::{BatchDecoder, DecodeFailure, FailureReason, MessageDescriptor, contract_arrow_schema};
 
 use crate::meta::{self, KafkaColumns, MessageMeta};
 use crate::{IngestError, TopicConfig};
@@ -91,6 +91,9 @@ impl BronzeBuffer {
         now_micros: i64,
     ) -> Result<Option<DecodeFailure>, IngestError> {
         self.consumed.advance(meta.topic, meta.partition, meta.offset + 1);
+        if let Some(detail) = meta::kafka_timestamp_problem(meta) {
+            return Ok(Some(DecodeFailure { reason: FailureReason::OutOfRange, detail }));
+        }
         if let Err(failure) = self.decoder.push(payload, now_micros)? {
             return Ok(Some(failure));
         }

@@ -1,8 +1,8 @@
 //! The exactly-once commit: rows whose offsets the table already records are dropped, the
 //! rest appended with the advanced offsets, against the exact table state that was checked.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
@@ -24,30 +24,58 @@ pub struct CommitReport {
     pub rows: u64,
     pub files: usize,
     pub bytes: u64,
-    /// Rows dropped because the table already held their offsets (a restart or a zombie).
+    /// Rows dropped because the table already held their offsets (a restart or a zombie),
+    /// or because the same offset was buffered twice (a rebalance re-delivered it).
     pub skipped_rows: u64,
+    /// Everything the table records after this commit: its own progress and what other
+    /// writers (another member of the group, an earlier run) committed.
+    pub table_offsets: SourceOffsets,
+}
+
+/// How long and how often a commit is tried again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    /// Lost races in a row before giving up.
+    pub conflicts: u32,
+    /// How long an unavailable catalog or storage is waited for.
+    pub transient_for: Duration,
 }
 
 /// Appends `batches` (rows carrying the Kafka columns) and records `progress`, exactly once.
 ///
-/// Each attempt reloads the table, keeps only rows at or past the offsets it records, and
-/// commits against that very snapshot; a lost race reloads and checks again. A commit whose
-/// outcome is unknown is settled by looking for its deterministic id in the history.
+/// Each attempt reloads the table, keeps only rows at or past the offsets it records (and
+/// the first copy of an offset buffered twice), and commits against that very snapshot; a
+/// lost race reloads and checks again. A commit whose outcome is unknown is settled by
+/// looking for its deterministic id in the history. A catalog or storage that is briefly
+/// unavailable (locked, unreachable, read-only) is waited for, up to `policy.transient_for`.
 pub(crate) async fn commit_exactly_once(
     lake: &Lake,
     ident: &TableIdent,
     batches: Vec<RecordBatch>,
     progress: &SourceOffsets,
-    attempts: u32,
+    policy: RetryPolicy,
 ) -> Result<CommitReport, IngestError> {
     let commit_id = commit_id(ident, progress);
     let total_rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let batches = drop_repeated_offsets(batches)?;
     let mut written: Option<(usize, DataFiles)> = None;
-    let mut last_error = String::new();
-    for attempt in 1..=attempts.max(1) {
-        let table = lake.load(ident).await?;
+    let mut retry = Retry::new(ident, policy);
+    loop {
+        let attempt = retry.attempt;
+        let table = match lake.load(ident).await {
+            Ok(table) => table,
+            Err(e) => {
+                retry.failed(e).await?;
+                continue;
+            }
+        };
         if let Some(snapshot_id) = find_commit(&table, &commit_id) {
-            return Ok(CommitReport { snapshot_id: Some(snapshot_id), ..written_report(&written) });
+            let table_offsets = SourceOffsets::of_table(&table)?;
+            return Ok(CommitReport {
+                snapshot_id: Some(snapshot_id),
+                table_offsets,
+                ..written_report(&written)
+            });
         }
         let recorded = SourceOffsets::of_table(&table)?;
         let kept = keep_unrecorded(&batches, &recorded)?;
@@ -55,12 +83,18 @@ pub(crate) async fn commit_exactly_once(
         let skipped_rows = (total_rows - kept_rows) as u64;
         if kept_rows == 0 {
             // Nothing new for this table; its offsets move on with its next real append.
-            return Ok(CommitReport { skipped_rows, ..Default::default() });
+            return Ok(CommitReport { skipped_rows, table_offsets: recorded, ..Default::default() });
         }
         let files = match written.take() {
             // Same rows as the files already written for an earlier attempt: reuse them.
             Some((rows, files)) if rows == kept_rows => files,
-            _ => write_data_files(&table, &kept).await?,
+            _ => match write_data_files(&table, &kept).await {
+                Ok(files) => files,
+                Err(e) => {
+                    retry.failed(e).await?;
+                    continue;
+                }
+            },
         };
         let mut offsets = recorded.clone();
         offsets.merge(progress);
@@ -77,26 +111,71 @@ pub(crate) async fn commit_exactly_once(
                     files: files.files.len(),
                     bytes: files.bytes,
                     skipped_rows,
+                    table_offsets: offsets,
                 };
-                tracing::info!(table = %ident, rows = report.rows, files = report.files, bytes = report.bytes, skipped = skipped_rows, snapshot = ?report.snapshot_id, "committed");
+                tracing::info!(table = %ident, rows = report.rows, files = report.files, bytes = report.bytes, skipped = skipped_rows, snapshot = ?report.snapshot_id, attempt, "committed");
                 return Ok(report);
             }
-            Err(e @ LakeError::CommitConflict { .. }) => {
-                tracing::info!(table = %ident, attempt, "commit conflict, re-checking offsets");
-                last_error = e.to_string();
-            }
-            Err(e) => {
-                // Unknown outcome: the next attempt first looks for our commit id.
-                tracing::warn!(table = %ident, attempt, error = %e, "commit failed");
-                if !e.retryable() && !is_ambiguous(&e) {
-                    return Err(e.into());
-                }
-                last_error = e.to_string();
-            }
+            Err(e) => retry.failed(e).await?,
         }
-        tokio::time::sleep(backoff(attempt)).await;
     }
-    Err(IngestError::RetriesExhausted { what: format!("commit to {ident}"), attempts, last: last_error })
+}
+
+/// The retry state of one commit: lost races are counted, unavailable storage is timed.
+struct Retry<'a> {
+    ident: &'a TableIdent,
+    policy: RetryPolicy,
+    attempt: u32,
+    conflicts: u32,
+    /// When the current run of transient failures began.
+    unavailable_since: Option<Instant>,
+}
+
+impl<'a> Retry<'a> {
+    fn new(ident: &'a TableIdent, policy: RetryPolicy) -> Self {
+        Self { ident, policy, attempt: 1, conflicts: 0, unavailable_since: None }
+    }
+
+    /// Decides whether `error` is worth another attempt; sleeps before it if so.
+    async fn failed(&mut self, error: LakeError) -> Result<(), IngestError> {
+        let ident = self.ident;
+        let attempt = self.attempt;
+        self.attempt += 1;
+        let pause = match &error {
+            LakeError::CommitConflict { .. } => {
+                self.conflicts += 1;
+                self.unavailable_since = None;
+                tracing::info!(table = %ident, attempt, "commit conflict, re-checking offsets");
+                if self.conflicts >= self.policy.conflicts.max(1) {
+                    return Err(IngestError::RetriesExhausted {
+                        what: format!("commit to {ident} (lost {} races in a row)", self.conflicts),
+                        attempts: attempt,
+                        last: error.to_string(),
+                    });
+                }
+                backoff(self.conflicts)
+            }
+            e if e.transient() || e.retryable() || is_ambiguous(e) => {
+                // Unknown outcome or unavailable: the next attempt first looks for our commit id.
+                let since = *self.unavailable_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= self.policy.transient_for {
+                    return Err(IngestError::RetriesExhausted {
+                        what: format!(
+                            "commit to {ident} (catalog or storage unavailable for {})",
+                            humantime::format_duration(Duration::from_secs(since.elapsed().as_secs()))
+                        ),
+                        attempts: attempt,
+                        last: error.to_string(),
+                    });
+                }
+                tracing::warn!(table = %ident, attempt, error = %e, "catalog or storage unavailable; retrying");
+                backoff(attempt)
+            }
+            _ => return Err(error.into()),
+        };
+        tokio::time::sleep(pause).await;
+        Ok(())
+    }
 }
 
 fn written_report(written: &Option<(usize, DataFiles)>) -> CommitReport {
@@ -116,8 +195,9 @@ fn is_ambiguous(error: &LakeError) -> bool {
     matches!(error, LakeError::Iceberg { source, .. } if source.kind() == ingot_lake::IcebergErrorKind::Unexpected)
 }
 
+/// 100 ms doubling to 5 s: a lost race is retried at once, an outage is not hammered.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis((50u64 << attempt.min(6)).min(3_000))
+    Duration::from_millis((50u64 << attempt.min(7)).min(5_000))
 }
 
 /// Deterministic for the same table and source range, so a retried commit is recognised.
@@ -135,15 +215,7 @@ fn keep_unrecorded(
 ) -> Result<Vec<RecordBatch>, IngestError> {
     let mut kept = Vec::with_capacity(batches.len());
     for batch in batches {
-        let column = |name: &str| {
-            batch.column_by_name(name).ok_or_else(|| IngestError::Topic {
-                topic: String::new(),
-                problem: format!("batch lacks the `{name}` column"),
-            })
-        };
-        let topics = column(meta::TOPIC)?.as_string::<i32>();
-        let partitions = column(meta::PARTITION)?.as_primitive::<Int32Type>();
-        let offsets = column(meta::OFFSET)?.as_primitive::<Int64Type>();
+        let (topics, partitions, offsets) = kafka_columns(batch)?;
         let mask: BooleanArray = (0..batch.num_rows())
             .map(|i| {
                 let next = recorded.next(topics.value(i), partitions.value(i));
@@ -160,4 +232,64 @@ fn keep_unrecorded(
         }
     }
     Ok(kept)
+}
+
+/// Keeps the first row of each (topic, partition, offset). A rebalance seeks a partition
+/// back to what the table records while rows read before it are still buffered, so the same
+/// message can be in one flush twice. In the common case offsets only grow within each
+/// partition, which one pass confirms without building a set.
+fn drop_repeated_offsets(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, IngestError> {
+    let mut columns = Vec::with_capacity(batches.len());
+    for batch in &batches {
+        columns.push(kafka_columns(batch)?);
+    }
+    let mut last: HashMap<(&str, i32), i64> = HashMap::new();
+    let increasing = columns.iter().all(|(topics, partitions, offsets)| {
+        (0..offsets.len()).all(|i| {
+            let previous = last.insert((topics.value(i), partitions.value(i)), offsets.value(i));
+            previous.is_none_or(|previous| offsets.value(i) > previous)
+        })
+    });
+    if increasing {
+        return Ok(batches);
+    }
+    let mut seen: HashSet<(&str, i32, i64)> = HashSet::new();
+    let masks: Vec<BooleanArray> = columns
+        .iter()
+        .map(|(topics, partitions, offsets)| {
+            (0..offsets.len())
+                .map(|i| Some(seen.insert((topics.value(i), partitions.value(i), offsets.value(i)))))
+                .collect()
+        })
+        .collect();
+    let mut kept = Vec::with_capacity(batches.len());
+    for (batch, mask) in batches.iter().zip(&masks) {
+        if mask.true_count() > 0 {
+            kept.push(filter_record_batch(batch, mask).map_err(|e| IngestError::Topic {
+                topic: String::new(),
+                problem: format!("filter batch: {e}"),
+            })?);
+        }
+    }
+    Ok(kept)
+}
+
+type KafkaColumnArrays<'a> = (
+    &'a arrow_array::StringArray,
+    &'a arrow_array::PrimitiveArray<Int32Type>,
+    &'a arrow_array::PrimitiveArray<Int64Type>,
+);
+
+fn kafka_columns(batch: &RecordBatch) -> Result<KafkaColumnArrays<'_>, IngestError> {
+    let column = |name: &str| {
+        batch.column_by_name(name).ok_or_else(|| IngestError::Topic {
+            topic: String::new(),
+            problem: format!("batch lacks the `{name}` column"),
+        })
+    };
+    Ok((
+        column(meta::TOPIC)?.as_string::<i32>(),
+        column(meta::PARTITION)?.as_primitive::<Int32Type>(),
+        column(meta::OFFSET)?.as_primitive::<Int64Type>(),
+    ))
 }

@@ -14,10 +14,24 @@ pub struct KafkaConfig {
     /// Consumer group; Kafka's committed offsets of this group serve lag monitoring only.
     #[serde(default = "default_group")]
     pub group_id: String,
+    /// Where a partition the bronze table has never recorded starts: `earliest` (default:
+    /// everything the topic still holds) or `latest` (only what arrives from now on). Kafka's
+    /// committed offsets are never a start point: they feed lag monitoring only.
+    #[serde(default)]
+    pub start_from: StartFrom,
     /// Extra librdkafka properties (e.g. `security.protocol`), passed through unchanged.
     /// Numbers and booleans are accepted as well as strings (`fetch.wait.max.ms = 50`).
     #[serde(default, deserialize_with = "scalar_map")]
     pub properties: BTreeMap<String, String>,
+}
+
+/// Where a partition with no offsets in the table starts.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StartFrom {
+    #[default]
+    Earliest,
+    Latest,
 }
 
 /// A map whose values may be strings, numbers or booleans, kept as their text.
@@ -56,7 +70,12 @@ fn default_group() -> String {
 
 impl Default for KafkaConfig {
     fn default() -> Self {
-        Self { brokers: default_brokers(), group_id: default_group(), properties: BTreeMap::new() }
+        Self {
+            brokers: default_brokers(),
+            group_id: default_group(),
+            start_from: StartFrom::default(),
+            properties: BTreeMap::new(),
+        }
     }
 }
 
@@ -107,9 +126,17 @@ pub struct IngestConfig {
     /// Namespace of the bronze tables.
     #[serde(default = "default_bronze_namespace")]
     pub bronze_namespace: String,
-    /// Attempts per commit before the service gives up (conflicts and transient errors).
+    /// Lost commit races in a row before the service gives up.
     #[serde(default = "default_commit_attempts")]
     pub commit_attempts: u32,
+    /// How long an unavailable catalog or warehouse (locked, unreachable, read-only) is
+    /// waited for, retrying with backoff, before the service stops with the error.
+    #[serde(default = "default_retry_unavailable_for", with = "humantime_serde")]
+    pub retry_unavailable_for: Duration,
+}
+
+fn default_retry_unavailable_for() -> Duration {
+    Duration::from_secs(600)
 }
 
 fn default_max_message_bytes() -> usize {
@@ -133,6 +160,7 @@ impl Default for IngestConfig {
             quarantine_table: default_quarantine_table(),
             bronze_namespace: default_bronze_namespace(),
             commit_attempts: default_commit_attempts(),
+            retry_unavailable_for: default_retry_unavailable_for(),
         }
     }
 }

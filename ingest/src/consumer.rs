@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::{IngestError, KafkaConfig};
+use crate::{IngestError, KafkaConfig, StartFrom};
 
 /// Partition → next offset to read, as the tables record it; shared with the rebalance
 /// callback, which runs on the consumer's thread.
@@ -18,42 +18,14 @@ pub(crate) type ResumeOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
 /// The partitions this member owns right now.
 pub(crate) type Assignment = Arc<Mutex<BTreeSet<(String, i32)>>>;
 
-/// High watermark per partition as the last fetch responses reported it. Taken from
-/// librdkafka's statistics rather than a ListOffsets request: fetch responses are what the
-/// consumer actually reads against, and some brokers answer ListOffsets loosely.
-pub(crate) type HighWatermarks = Arc<Mutex<HashMap<(String, i32), i64>>>;
-
 pub(crate) struct IngestContext {
     pub resume: ResumeOffsets,
+    /// Where partitions the tables have never seen start.
+    pub start_from: StartFrom,
     pub assignment: Assignment,
-    pub high_watermarks: HighWatermarks,
 }
 
 impl ClientContext for IngestContext {
-    fn stats_raw(&self, statistics: &[u8]) {
-        let Ok(stats) = serde_json::from_slice::<serde_json::Value>(statistics) else {
-            return;
-        };
-        let Some(topics) = stats.get("topics").and_then(|t| t.as_object()) else {
-            return;
-        };
-        let mut highs = self.high_watermarks.lock().expect("watermarks lock");
-        for (topic, t) in topics {
-            let Some(partitions) = t.get("partitions").and_then(|p| p.as_object()) else { continue };
-            for (partition, p) in partitions {
-                let (Ok(partition), Some(hi)) =
-                    (partition.parse::<i32>(), p.get("hi_offset").and_then(|h| h.as_i64()))
-                else {
-                    continue;
-                };
-                // -1 is librdkafka's internal "unassigned" partition; negative offsets are unknown.
-                if partition >= 0 && hi >= 0 {
-                    highs.insert((topic.clone(), partition), hi);
-                }
-            }
-        }
-    }
-
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         // End of partition is reported here too; it is normal, not an error.
         use rdkafka::error::KafkaError;
@@ -77,10 +49,15 @@ impl ConsumerContext for IngestContext {
                 for elem in tpl.elements() {
                     owned.insert((elem.topic().to_string(), elem.partition()));
                 }
+                // Every partition gets an explicit start, so librdkafka never falls back to the
+                // group's committed offset (which may belong to a dropped table or another lake).
                 for (topic, partition) in owned.iter() {
-                    if let Some(next) = resume.get(&(topic.clone(), *partition))
-                        && let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*next))
-                    {
+                    let start = match resume.get(&(topic.clone(), *partition)) {
+                        Some(next) => Offset::Offset(*next),
+                        None if self.start_from == StartFrom::Latest => Offset::End,
+                        None => Offset::Beginning,
+                    };
+                    if let Err(e) = tpl.set_partition_offset(topic, *partition, start) {
                         tracing::error!(%topic, partition, error = %e, "cannot set start offset");
                     }
                 }
@@ -91,7 +68,8 @@ impl ConsumerContext for IngestContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 // Buffered rows of revoked partitions may still be committed: the offset
-                // check in the commit drops whatever the new owner already wrote.
+                // check in the commit drops whatever the new owner already wrote, and rows
+                // read again after the next assignment are dropped as repeats in the batch.
                 tracing::info!(partitions = tpl.count(), "partitions revoked");
                 self.assignment.lock().expect("assignment lock").clear();
                 if let Err(e) = consumer.unassign() {
@@ -117,31 +95,28 @@ impl ConsumerContext for IngestContext {
 pub(crate) fn create_consumer(
     kafka: &KafkaConfig,
     context: IngestContext,
-    stats_interval_ms: u32,
 ) -> Result<StreamConsumer<IngestContext>, IngestError> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("group.id", &kafka.group_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "true")
-        .set("partition.assignment.strategy", "range")
+    let settings = [
+        ("group.id", kafka.group_id.clone()),
+        ("enable.auto.commit", "false".into()),
+        ("enable.auto.offset.store", "false".into()),
+        // Only reached when a start offset is out of range (the topic was truncated past
+        // what the table records); every assignment sets an explicit start otherwise.
+        ("auto.offset.reset", "earliest".into()),
+        ("enable.partition.eof", "true".into()),
+        ("partition.assignment.strategy", "range".into()),
         // A crashed member holds its partitions until its session expires; Kafka's 45 s
         // default would stall a restarted ingot that long.
-        .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "2000")
+        ("session.timeout.ms", "10000".into()),
+        ("heartbeat.interval.ms", "2000".into()),
         // Bounds what librdkafka prefetches while a flush is being written: the fetcher
         // pauses when this fills, which is the backpressure on the broker.
-        .set("queued.max.messages.kbytes", "65536")
-        .set("fetch.max.bytes", "52428800")
+        ("queued.max.messages.kbytes", "65536".into()),
+        ("fetch.max.bytes", "52428800".into()),
         // librdkafka's 500 ms default lets a quiet partition's fetch sit at the broker for
         // half a second, which shows up directly in produce → visible latency.
-        .set("fetch.wait.max.ms", "100")
-        .set("statistics.interval.ms", stats_interval_ms.to_string());
-    for (k, v) in &kafka.properties {
-        config.set(k, v);
-    }
+        ("fetch.wait.max.ms", "100".into()),
+    ];
+    let config = crate::client_config(kafka, &settings);
     config.create_with_context(context).map_err(IngestError::kafka("create consumer"))
 }

@@ -19,6 +19,12 @@ pub enum IngestError {
     Topic { topic: String, problem: String },
     #[error("gave up on {what} after {attempts} attempts: {last}")]
     RetriesExhausted { what: String, attempts: u32, last: String },
+    /// `--until-caught-up` could not read every partition to the end it had at start.
+    #[error(
+        "not caught up: no progress for {} on {partitions} (consumer group `{group}`); {cause}",
+        humantime::format_duration(*timeout)
+    )]
+    NotCaughtUp { group: String, timeout: std::time::Duration, partitions: String, cause: String },
 }
 
 impl IngestError {
@@ -42,6 +48,8 @@ impl IngestError {
             IngestError::Lake(e) => e.retryable(),
             IngestError::Contract(e) => e.retryable(),
             IngestError::Topic { .. } | IngestError::RetriesExhausted { .. } => false,
+            // Running again later may find the partitions free.
+            IngestError::NotCaughtUp { .. } => true,
         }
     }
 

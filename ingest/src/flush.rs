@@ -9,7 +9,7 @@ use arrow_array::RecordBatch;
 use ingot_lake::{Lake, SourceOffsets, TableIdent};
 
 use crate::IngestError;
-use crate::commit::commit_exactly_once;
+use crate::commit::{RetryPolicy, commit_exactly_once};
 use crate::dlq::DlqProducer;
 use crate::failpoint;
 use crate::pipeline::IngestReport;
@@ -22,12 +22,22 @@ pub(crate) struct QuarantineWork {
     pub dlq: Vec<DlqMessage>,
     pub by_reason: HashMap<String, u64>,
     pub by_rule: HashMap<(String, String), u64>,
+    pub by_topic: HashMap<String, u64>,
+}
+
+/// One topic's rows for its bronze table.
+pub(crate) struct BronzeWork {
+    pub topic: String,
+    pub ident: TableIdent,
+    pub batches: Vec<RecordBatch>,
+    /// Next offset per partition of everything consumed from the topic, good or bad.
+    pub consumed: SourceOffsets,
 }
 
 /// Everything one flush commits.
 pub(crate) struct FlushJob {
     pub quarantine: Option<QuarantineWork>,
-    pub bronze: Vec<(TableIdent, Vec<RecordBatch>, SourceOffsets)>,
+    pub bronze: Vec<BronzeWork>,
     /// Everything consumed up to this flush, good or bad.
     pub progress: SourceOffsets,
 }
@@ -36,6 +46,9 @@ pub(crate) struct FlushJob {
 pub(crate) struct FlushOutcome {
     pub report: IngestReport,
     pub progress: SourceOffsets,
+    /// What the bronze tables record after the job, including other writers' progress:
+    /// where a partition this instance is assigned again should start.
+    pub bronze_offsets: SourceOffsets,
 }
 
 impl FlushJob {
@@ -45,16 +58,19 @@ impl FlushJob {
         self,
         lake: Lake,
         dlq: Option<Arc<DlqProducer>>,
-        attempts: u32,
+        policy: RetryPolicy,
     ) -> Result<FlushOutcome, IngestError> {
         let mut report = IngestReport::default();
+        let mut bronze_offsets = SourceOffsets::default();
         if let Some(work) = self.quarantine {
             if let Some(dlq) = &dlq {
-                dlq.send_all(&work.dlq).await?;
+                // The quarantine table is the record; a DLQ message that cannot be produced
+                // is counted and logged, never a reason to stop ingest.
+                report.dlq_failed += dlq.send_all(&work.dlq).await;
                 failpoint::hit("after-dlq-send");
             }
             let commit =
-                commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, attempts).await?;
+                commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, policy).await?;
             report.note_commit(&commit);
             failpoint::hit("after-quarantine-commit");
             for (reason, n) in work.by_reason {
@@ -63,20 +79,23 @@ impl FlushJob {
             for (key, n) in work.by_rule {
                 *report.rule_violations.entry(key).or_default() += n;
             }
+            report.quarantined_by_topic.extend(work.by_topic);
         }
-        for (ident, batches, consumed) in self.bronze {
+        for BronzeWork { topic, ident, batches, consumed } in self.bronze {
             // Only the timestamp column is kept past the commit (the batches are moved into it).
             let timestamps: Vec<RecordBatch> = batches.iter().filter_map(timestamps_only).collect();
-            let commit = commit_exactly_once(&lake, &ident, batches, &consumed, attempts).await?;
+            let commit = commit_exactly_once(&lake, &ident, batches, &consumed, policy).await?;
+            bronze_offsets.merge(&commit.table_offsets);
             report.visible_after.record(&timestamps, chrono::Utc::now().timestamp_millis());
             *report.bronze_rows.entry(ident.to_string()).or_default() += commit.rows;
+            *report.bronze_rows_by_topic.entry(topic).or_default() += commit.rows;
             if let Some(snapshot) = commit.snapshot_id {
                 report.bronze_snapshots.insert(ident.to_string(), snapshot);
             }
             report.note_commit(&commit);
             failpoint::hit("after-bronze-commit");
         }
-        Ok(FlushOutcome { report, progress: self.progress })
+        Ok(FlushOutcome { report, progress: self.progress, bronze_offsets })
     }
 }
 

@@ -4,6 +4,8 @@
 
 mod admin;
 mod bronze;
+mod caught_up;
+mod client;
 mod commit;
 mod config;
 mod consumer;
@@ -19,7 +21,8 @@ mod quarantine;
 
 pub use admin::ensure_topics;
 pub use bronze::{KAFKA_COLUMNS, bronze_table_spec};
-pub use config::{FlushConfig, IngestConfig, KafkaConfig, TopicConfig};
+pub use client::client_config;
+pub use config::{FlushConfig, IngestConfig, KafkaConfig, StartFrom, TopicConfig};
 pub use error::IngestError;
 pub use failpoint::POINTS as FAILPOINTS;
 pub use latency::LatencySample;

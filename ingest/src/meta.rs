@@ -73,7 +73,9 @@ impl KafkaColumns {
         self.topic.append_value(meta.topic);
         self.partition.append_value(meta.partition);
         self.offset.append_value(meta.offset);
-        self.timestamp.append_option(meta.timestamp_ms.map(|ms| ms * 1_000));
+        // An unrepresentable Kafka timestamp is quarantined (see `kafka_timestamp_problem`);
+        // its quarantine row has a null timestamp, and the value is in the error text.
+        self.timestamp.append_option(meta.timestamp_ms.and_then(kafka_timestamp_micros));
         self.key.append_option(meta.key);
         self.ingested_at.append_value(now_micros);
     }
@@ -87,6 +89,20 @@ impl KafkaColumns {
         out.insert(KEY.into(), Arc::new(self.key.finish()));
         out.insert(INGESTED_AT.into(), Arc::new(self.ingested_at.finish()));
     }
+}
+
+/// A Kafka timestamp (ms) in µs, if it lies in the range every table column can hold.
+fn kafka_timestamp_micros(ms: i64) -> Option<i64> {
+    ms.checked_mul(1_000).filter(|&micros| ingot_proto::micros_in_timestamp_range(micros))
+}
+
+/// Why a message's Kafka timestamp cannot be stored, if it cannot. Producers set it freely,
+/// and bronze tables without an event time are partitioned by it.
+pub(crate) fn kafka_timestamp_problem(meta: &MessageMeta<'_>) -> Option<String> {
+    let ms = meta.timestamp_ms?;
+    kafka_timestamp_micros(ms)
+        .is_none()
+        .then(|| format!("Kafka timestamp {ms} ms is outside 0001-01-01..9999-12-31"))
 }
 
 /// Current time in microseconds since the epoch.

@@ -14,20 +14,26 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::bronze::{BronzeBuffer, bronze_table_spec};
-use crate::consumer::{Assignment, HighWatermarks, IngestContext, ResumeOffsets, create_consumer};
+use crate::caught_up::{CatchUp, CatchUpState};
+use crate::commit::RetryPolicy;
+use crate::consumer::{Assignment, IngestContext, ResumeOffsets, create_consumer};
 use crate::dlq::DlqProducer;
-use crate::flush::{FlushJob, FlushOutcome};
+use crate::flush::{BronzeWork, FlushJob, FlushOutcome};
 use crate::latency::LatencySample;
 use crate::lineage::{BronzeLineage, LineageParent, TopicSource};
 use crate::meta::{MessageMeta, now_micros};
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
 use crate::{IngestConfig, IngestError, KafkaConfig, TopicConfig};
 
-/// Whether `run` keeps serving or stops once it has consumed what the topics held.
+/// Whether `run` keeps serving or stops once the tables hold what the topics held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunMode {
     Service,
-    UntilCaughtUp,
+    /// Stops when every partition of every topic is in the tables up to the end it had at
+    /// start; fails when some partition makes no progress for `timeout`.
+    UntilCaughtUp {
+        timeout: Duration,
+    },
 }
 
 /// What a run did, for the CLI's summary and for tests.
@@ -40,6 +46,15 @@ pub struct IngestReport {
     /// Messages each contract rule quarantined, by (topic, rule).
     pub rule_violations: BTreeMap<(String, String), u64>,
     pub quarantined: BTreeMap<String, u64>,
+    /// Messages quarantined, by source topic.
+    pub quarantined_by_topic: BTreeMap<String, u64>,
+    /// Rows committed to bronze, by source topic.
+    pub bronze_rows_by_topic: BTreeMap<String, u64>,
+    /// `--until-caught-up`: messages per topic the tables lacked at start.
+    pub expected: BTreeMap<String, u64>,
+    /// Quarantined messages that could not be produced to their DLQ topic (they are in the
+    /// quarantine table all the same).
+    pub dlq_failed: u64,
     pub snapshots: u64,
     pub skipped_rows: u64,
     /// Tables created or evolved at start-up, with what happened.
@@ -98,7 +113,7 @@ impl Pipeline {
         }
         let dlq_topics: Vec<String> =
             topics.values().filter_map(|(t, _): &(TopicConfig, BronzeBuffer)| t.dlq()).collect();
-        crate::ensure_topics(&kafka, &dlq_topics, 1).await?;
+        crate::admin::ensure_dlq_topics(&kafka, &dlq_topics, config.max_message_bytes).await?;
         let quarantine_spec = quarantine_schema(parse_ident(&config.quarantine_table)?);
         let (table, status) = lake.ensure_table(&quarantine_spec).await?;
         note_status(&mut report, &config.quarantine_table, status);
@@ -151,19 +166,30 @@ impl Pipeline {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), IngestError> {
         let assignment: Assignment = Arc::default();
-        let high_watermarks: HighWatermarks = Arc::default();
         let context = IngestContext {
             resume: self.resume.clone(),
+            start_from: self.kafka.start_from,
             assignment: assignment.clone(),
-            high_watermarks: high_watermarks.clone(),
         };
-        // Statistics carry the high watermarks that tell when a partition is read to its end.
-        let stats_ms = if mode == RunMode::UntilCaughtUp { 200 } else { 5_000 };
-        let consumer = create_consumer(&self.kafka, context, stats_ms)?;
-        let names: Vec<&str> = self.topics.keys().map(String::as_str).collect();
-        consumer.subscribe(&names).map_err(IngestError::kafka("subscribe"))?;
+        let consumer = create_consumer(&self.kafka, context)?;
+        let mut names: Vec<String> = self.topics.keys().cloned().collect();
+        names.sort();
+        let mut catch_up = match mode {
+            RunMode::UntilCaughtUp { timeout } => {
+                let mut tables: Vec<_> = self.topics.values().map(|(_, b)| b.ident.clone()).collect();
+                tables.push(self.quarantine.ident.clone());
+                let catch_up =
+                    CatchUp::start(&consumer, &names, tables, &self.lake, &self.kafka.group_id, timeout)
+                        .await?;
+                self.report.expected = catch_up.expected();
+                Some(catch_up)
+            }
+            RunMode::Service => None,
+        };
+        let topic_names: Vec<&str> = names.iter().map(String::as_str).collect();
+        consumer.subscribe(&topic_names).map_err(IngestError::kafka("subscribe"))?;
         let dlq = if self.topics.values().any(|(t, _)| t.dlq().is_some()) {
-            Some(Arc::new(DlqProducer::new(&self.kafka)?))
+            Some(Arc::new(DlqProducer::new(&self.kafka, self.config.max_message_bytes)?))
         } else {
             None
         };
@@ -175,21 +201,30 @@ impl Pipeline {
         let mut delivered = SourceOffsets::default();
         let started = Instant::now();
         let mut warned_unassigned = false;
+        let mut outcome = Ok(());
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
                 _ = ticker.tick() => {
-                    if pending.oldest.is_some_and(|t| t.elapsed() >= flush.interval) {
+                    let read_all = catch_up.as_ref().is_some_and(|c| c.own_partitions_read(&assignment, &delivered));
+                    if pending.oldest.is_some_and(|t| t.elapsed() >= flush.interval || read_all) {
                         self.start_flush(&mut in_flight, &consumer, &dlq).await?;
                         pending = Pending::default();
                     }
                     if in_flight.as_ref().is_some_and(|h| h.is_finished()) {
                         self.finish_flush(&mut in_flight, &consumer).await?;
                     }
-                    if mode == RunMode::UntilCaughtUp && self.caught_up(&assignment, &high_watermarks, &delivered) {
-                        break;
+                    if let Some(catch_up) = &mut catch_up {
+                        match catch_up.check(&self.lake, &self.resume, &assignment).await {
+                            Ok(CatchUpState::Done) => break,
+                            Ok(CatchUpState::Waiting) => {}
+                            Err(e) => {
+                                outcome = Err(e);
+                                break;
+                            }
+                        }
                     }
                     if !warned_unassigned && started.elapsed() > Duration::from_secs(60)
                         && assignment.lock().expect("assignment lock").is_empty() {
@@ -228,7 +263,7 @@ impl Pipeline {
         self.start_flush(&mut in_flight, &consumer, &dlq).await?;
         self.finish_flush(&mut in_flight, &consumer).await?;
         consumer.unsubscribe();
-        Ok(())
+        outcome
     }
 
     /// Decodes one message into its bronze buffer or the quarantine. The Kafka loop calls
@@ -253,7 +288,7 @@ impl Pipeline {
     /// benchmark's way to drive the same write path.
     pub async fn commit_buffered(&mut self) -> Result<(), IngestError> {
         let job = self.take_job()?;
-        let outcome = job.run(self.lake.clone(), None, self.config.commit_attempts).await?;
+        let outcome = job.run(self.lake.clone(), None, self.retry_policy()).await?;
         self.report.absorb(outcome.report);
         Ok(())
     }
@@ -261,6 +296,13 @@ impl Pipeline {
     /// What has happened so far.
     pub fn report(&self) -> &IngestReport {
         &self.report
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            conflicts: self.config.commit_attempts,
+            transient_for: self.config.retry_unavailable_for,
+        }
     }
 
     /// Takes everything buffered out as one flush job.
@@ -274,11 +316,12 @@ impl Pipeline {
             None
         };
         let mut bronze = Vec::new();
-        for (_, buffer) in self.topics.values_mut() {
+        for (topic, buffer) in self.topics.values_mut() {
             let (batches, consumed) = buffer.take()?;
             progress.merge(&consumed);
             if !batches.is_empty() {
-                bronze.push((buffer.ident.clone(), batches, consumed));
+                let (topic, ident) = (topic.topic.clone(), buffer.ident.clone());
+                bronze.push(BronzeWork { topic, ident, batches, consumed });
             }
         }
         Ok(FlushJob { quarantine, bronze, progress })
@@ -295,7 +338,7 @@ impl Pipeline {
                 topic: String::new(),
                 problem: format!("flush task failed: {e}"),
             })??;
-            self.after_commit(consumer, &outcome.progress);
+            self.after_commit(consumer, &outcome.progress, &outcome.bronze_offsets);
             if let Some(lineage) = &mut self.lineage {
                 lineage.committed(&outcome.report, &outcome.progress);
             }
@@ -313,15 +356,30 @@ impl Pipeline {
     ) -> Result<(), IngestError> {
         self.finish_flush(in_flight, consumer).await?;
         let job = self.take_job()?;
-        *in_flight = Some(tokio::spawn(job.run(self.lake.clone(), dlq.clone(), self.config.commit_attempts)));
+        *in_flight = Some(tokio::spawn(job.run(self.lake.clone(), dlq.clone(), self.retry_policy())));
         Ok(())
     }
 
     /// Everything in `progress` is now in a table: resume from there on the next
-    /// assignment, and tell Kafka (for lag monitoring only).
-    fn after_commit(&self, consumer: &StreamConsumer<IngestContext>, progress: &SourceOffsets) {
+    /// assignment, and tell Kafka (for lag monitoring only). What the bronze tables record
+    /// beyond it was committed by other members: a partition that comes back starts there.
+    fn after_commit(
+        &self,
+        consumer: &StreamConsumer<IngestContext>,
+        progress: &SourceOffsets,
+        bronze_offsets: &SourceOffsets,
+    ) {
         let mut tpl = TopicPartitionList::new();
         let mut resume = self.resume.lock().expect("resume lock");
+        for (topic, partitions) in &bronze_offsets.0 {
+            if !self.topics.contains_key(topic) {
+                continue;
+            }
+            for (partition, next) in partitions {
+                let entry = resume.entry((topic.clone(), *partition)).or_insert(*next);
+                *entry = (*entry).max(*next);
+            }
+        }
         for (topic, partitions) in &progress.0 {
             for (partition, next) in partitions {
                 let entry = resume.entry((topic.clone(), *partition)).or_insert(*next);
@@ -335,29 +393,6 @@ impl Pipeline {
         {
             tracing::debug!(error = %e, "kafka offset commit not sent");
         }
-    }
-
-    /// Every assigned partition has been read up to its high watermark.
-    fn caught_up(
-        &self,
-        assignment: &Assignment,
-        high_watermarks: &HighWatermarks,
-        delivered: &SourceOffsets,
-    ) -> bool {
-        let assigned = assignment.lock().expect("assignment lock").clone();
-        if assigned.is_empty() {
-            return false;
-        }
-        let resume = self.resume.lock().expect("resume lock");
-        let highs = high_watermarks.lock().expect("watermarks lock");
-        assigned.iter().all(|key| {
-            // Unknown until the first fetch response for the partition.
-            let Some(&high) = highs.get(key) else {
-                return false;
-            };
-            let position = delivered.next(&key.0, key.1).or_else(|| resume.get(key).copied()).unwrap_or(0);
-            position >= high
-        })
     }
 }
 
@@ -381,6 +416,13 @@ impl IngestReport {
         for (reason, n) in other.quarantined {
             *self.quarantined.entry(reason).or_default() += n;
         }
+        for (topic, n) in other.quarantined_by_topic {
+            *self.quarantined_by_topic.entry(topic).or_default() += n;
+        }
+        for (topic, n) in other.bronze_rows_by_topic {
+            *self.bronze_rows_by_topic.entry(topic).or_default() += n;
+        }
+        self.dlq_failed += other.dlq_failed;
         self.snapshots += other.snapshots;
         self.skipped_rows += other.skipped_rows;
         self.visible_after.merge(other.visible_after);

@@ -63,6 +63,7 @@ pub(crate) struct QuarantineBuffer {
     by_reason: HashMap<String, u64>,
     /// Messages each contract rule quarantined, by (topic, rule).
     by_rule: HashMap<(String, String), u64>,
+    by_topic: HashMap<String, u64>,
 }
 
 impl QuarantineBuffer {
@@ -81,6 +82,7 @@ impl QuarantineBuffer {
             dlq: Vec::new(),
             by_reason: HashMap::new(),
             by_rule: HashMap::new(),
+            by_topic: HashMap::new(),
         })
     }
 
@@ -101,6 +103,12 @@ impl QuarantineBuffer {
         self.error.append_value(&failure.detail);
         self.consumed.advance(meta.topic, meta.partition, meta.offset + 1);
         *self.by_reason.entry(failure.reason.code().to_string()).or_default() += 1;
+        match self.by_topic.get_mut(meta.topic) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_topic.insert(meta.topic.to_string(), 1);
+            }
+        }
         if let Some(rule) = failure.reason.rule() {
             *self.by_rule.entry((meta.topic.to_string(), rule.to_string())).or_default() += 1;
         }
@@ -142,6 +150,7 @@ impl QuarantineBuffer {
             dlq: std::mem::take(&mut self.dlq),
             by_reason: std::mem::take(&mut self.by_reason),
             by_rule: std::mem::take(&mut self.by_rule),
+            by_topic: std::mem::take(&mut self.by_topic),
         })
     }
 }

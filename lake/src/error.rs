@@ -49,6 +49,20 @@ impl LakeError {
         }
     }
 
+    /// Whether the storage or the catalog failed in a way that may clear up with time (a
+    /// locked or unreachable catalog database, an unavailable or read-only warehouse): a
+    /// service waits and tries again rather than stopping. Iceberg reports all of these as
+    /// `Unexpected`; its other kinds describe the data or the request and never clear up.
+    pub fn transient(&self) -> bool {
+        match self {
+            LakeError::Iceberg { source, .. } => {
+                source.retryable() || source.kind() == iceberg::ErrorKind::Unexpected
+            }
+            LakeError::CommitUnknown { .. } => true,
+            _ => false,
+        }
+    }
+
     /// Maps a failed catalog commit: a lost compare-and-swap becomes `CommitConflict`,
     /// anything else keeps iceberg's error with `context`.
     pub(crate) fn commit(table: &iceberg::TableIdent, context: &str) -> impl FnOnce(iceberg::Error) -> Self {

@@ -13,6 +13,10 @@ pub enum FailureReason {
     UnknownFields,
     /// The payload is larger than the configured maximum.
     Oversize,
+    /// The bytes decode, but a value lies outside what its type allows (a Timestamp before
+    /// year 1 or after year 9999, a Kafka timestamp likewise): it could not be stored or
+    /// computed with.
+    OutOfRange,
     /// The message has no value at all (a tombstone). An empty value is a valid
     /// all-defaults message and is decoded like any other.
     EmptyPayload,
@@ -27,6 +31,7 @@ impl FailureReason {
             FailureReason::Undecodable => "undecodable",
             FailureReason::UnknownFields => "unknown_fields",
             FailureReason::Oversize => "oversize",
+            FailureReason::OutOfRange => "out_of_range",
             FailureReason::EmptyPayload => "empty_payload",
             FailureReason::RuleViolation { .. } => "rule_violation",
         }

@@ -18,6 +18,7 @@ pub use error::ProtoError;
 pub use registry::ContractRegistry;
 pub use rules::{RuleCheck, RuleConfig, RuleViolation};
 pub use wire::BatchDecoder;
+pub use wire::scalar::{MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, micros_in_timestamp_range};
 
 /// Re-exported so callers can name message types without depending on prost-reflect.
 pub use prost_reflect::{DynamicMessage, MessageDescriptor};

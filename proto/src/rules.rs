@@ -162,7 +162,7 @@ impl CompiledRule {
             }
             if let Some(micros) = self.as_timestamp_micros(&value) {
                 if let Some(age) = self.config.max_age
-                    && now_micros - micros > age.as_micros() as i64
+                    && now_micros.saturating_sub(micros) > saturating_micros(age)
                 {
                     return Err(fail(
                         "max_age",
@@ -170,7 +170,7 @@ impl CompiledRule {
                     ));
                 }
                 if let Some(skew) = self.config.max_future_skew
-                    && micros - now_micros > skew.as_micros() as i64
+                    && micros.saturating_sub(now_micros) > saturating_micros(skew)
                 {
                     return Err(fail(
                         "max_future_skew",
@@ -272,6 +272,12 @@ fn resolve_path(message: &MessageDescriptor, names: &[&str]) -> Result<ResolvedP
         }
     }
     Err("the field path is empty".into())
+}
+
+/// A configured duration in microseconds; durations beyond i64 (hundreds of thousands of
+/// years) mean "no limit" rather than wrapping around.
+fn saturating_micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 fn as_number(value: &Scalar<'_>) -> Option<f64> {

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use ingot_ingest::{IngestConfig, MessageMeta, Pipeline, RunMode, TopicConfig};
 use ingot_lake::{CatalogConfig, Lake};
 use ingot_proto::ContractRegistry;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 use super::CliError;
@@ -124,7 +123,8 @@ pub async fn end_to_end(config: &Config, events: u64) -> Result<(), CliError> {
     let pipeline =
         Pipeline::prepare(lake, &registry, kafka, IngestConfig::default(), vec![bench_topic(&topic)]).await?;
     let started = Instant::now();
-    let report = pipeline.run(RunMode::UntilCaughtUp, std::future::pending()).await?;
+    let mode = RunMode::UntilCaughtUp { timeout: std::time::Duration::from_secs(60) };
+    let report = pipeline.run(mode, std::future::pending()).await?;
     let ingot_secs = started.elapsed().as_secs_f64();
     let rows: u64 = report.bronze_rows.values().sum();
     let noop_rate = events as f64 / noop_secs;
@@ -186,13 +186,16 @@ pub async fn latency(
 
 /// Time for a consumer that does nothing with the messages to read `events` of them.
 async fn drain_without_work(config: &Config, topic: &str, events: u64) -> Result<f64, CliError> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka.brokers)
-        .set("group.id", format!("noop-{}", uuid::Uuid::new_v4().simple()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .create()?;
+    let consumer: StreamConsumer = ingot_ingest::client_config(
+        &config.kafka,
+        &[
+            ("group.id", format!("noop-{}", uuid::Uuid::new_v4().simple())),
+            ("auto.offset.reset", "earliest".into()),
+            ("enable.auto.commit", "false".into()),
+            ("fetch.max.bytes", "52428800".into()),
+        ],
+    )
+    .create()?;
     consumer.subscribe(&[topic])?;
     let mut seen = 0u64;
     let mut started = None;

@@ -40,7 +40,13 @@ pub enum CliError {
 pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
     let config = load_config(&cli.config)?;
     match cli.command {
-        Command::Run { until_caught_up } => run::run(&config, until_caught_up).await,
+        Command::Run { until_caught_up, caught_up_timeout } => {
+            let mode = match until_caught_up {
+                true => ingot_ingest::RunMode::UntilCaughtUp { timeout: caught_up_timeout },
+                false => ingot_ingest::RunMode::Service,
+            };
+            run::run(&config, mode).await
+        }
         Command::Produce(args) => produce::produce(&config, &args).await,
         Command::Tables => tables::tables(&config).await,
         Command::Snapshots { table } => tables::snapshots(&config, &table).await,

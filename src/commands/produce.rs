@@ -3,7 +3,6 @@ use std::time::{Duration, Instant};
 use futures::future::try_join_all;
 use ingot_ingest::KafkaConfig;
 use ingot_proto::ContractRegistry;
-use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::CliError;
@@ -50,17 +49,16 @@ pub(super) async fn send_samples(
     count: u64,
     rate: f64,
 ) -> Result<[u64; 4], CliError> {
-    let mut producer_config = ClientConfig::new();
-    producer_config
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("linger.ms", "20")
-        .set("batch.size", "1000000")
-        .set("compression.type", "lz4")
-        .set("enable.idempotence", "true");
-    for (k, v) in &kafka.properties {
-        producer_config.set(k, v);
-    }
-    let producer: FutureProducer = producer_config.create()?;
+    let producer: FutureProducer = ingot_ingest::client_config(
+        kafka,
+        &[
+            ("linger.ms", "20".into()),
+            ("batch.size", "1000000".into()),
+            ("compression.type", "lz4".into()),
+            ("enable.idempotence", "true".into()),
+        ],
+    )
+    .create()?;
     let mut counts = [0u64; 4];
     let started = Instant::now();
     let mut pending = Vec::with_capacity(WINDOW);

@@ -6,7 +6,8 @@ use super::CliError;
 use crate::config::Config;
 use crate::pipeline_run::PipelineRun;
 
-pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError> {
+pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
+    let until_caught_up = mode != RunMode::Service;
     if config.topics.is_empty() {
         return Err(CliError::Usage("no [[topics]] configured: nothing to ingest".into()));
     }
@@ -41,7 +42,6 @@ pub async fn run(config: &Config, until_caught_up: bool) -> Result<(), CliError>
             }
         })
     });
-    let mode = if until_caught_up { RunMode::UntilCaughtUp } else { RunMode::Service };
     let shutdown = async {
         shutdown_signal().await;
         tracing::info!("shutting down: flushing what is buffered");
@@ -76,6 +76,15 @@ fn print_report(report: &IngestReport) {
         println!("{change}");
     }
     println!("consumed {} messages, committed {} snapshots", report.consumed, report.snapshots);
+    // Per topic, what the tables lacked at start beside what this run wrote: a short read
+    // shows at a glance (another member of the group may have written the rest).
+    for (topic, expected) in &report.expected {
+        let bronze = report.bronze_rows_by_topic.get(topic).copied().unwrap_or(0);
+        let quarantined = report.quarantined_by_topic.get(topic).copied().unwrap_or(0);
+        println!(
+            "  {topic}: {expected} new at start; this run: {bronze} to bronze, {quarantined} quarantined"
+        );
+    }
     for (table, rows) in &report.bronze_rows {
         println!("  {table}: {rows} rows");
     }
@@ -83,6 +92,9 @@ fn print_report(report: &IngestReport) {
     println!("  quarantined: {quarantined}");
     for (reason, n) in &report.quarantined {
         println!("    {reason}: {n}");
+    }
+    if report.dlq_failed > 0 {
+        println!("  not produced to the DLQ (kept in the quarantine table): {}", report.dlq_failed);
     }
     if report.skipped_rows > 0 {
         println!("  skipped (already in the table): {}", report.skipped_rows);

@@ -230,10 +230,32 @@ allowed = ["EUR", "USD", "GBP"]
 
 impl Workspace {
     /// Starts ingot in the background with extra environment (config overrides).
+    /// Its stderr goes to `ingot-<pid>.log` in the workspace, for a failing test to show.
     pub fn spawn_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
         let mut cmd = self.command(args);
         cmd.envs(env.iter().copied());
-        cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+        let log =
+            tempfile::Builder::new().prefix("ingot-").suffix(".log").tempfile_in(self.dir.path()).unwrap();
+        let (file, _) = log.keep().unwrap();
+        cmd.stdout(Stdio::null()).stderr(file).spawn().unwrap()
+    }
+
+    /// The stderr of every process `spawn_with_env` started, for failure messages.
+    pub fn spawned_logs(&self) -> String {
+        let mut out = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("ingot-") && name.ends_with(".log") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(20).collect();
+                out.push_str(&format!("--- {name}\n"));
+                for line in tail.into_iter().rev() {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
     }
 }
 
@@ -353,4 +375,55 @@ fn postgres_bin() -> PathBuf {
         .collect();
     versions.sort();
     versions.pop().expect("an initdb under /usr/lib/postgresql/*/bin")
+}
+
+/// Asks a running ingot to stop (SIGTERM, as service managers do) and waits for it; returns
+/// whether it exited cleanly.
+pub fn terminate(child: &mut Child) -> bool {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    child.wait().unwrap().success()
+}
+
+/// Produces raw payloads to `topic` (each with an optional Kafka timestamp in ms), for the
+/// hostile messages `ingot produce` never makes; waits until the broker has them all.
+pub async fn produce_raw(broker: &Broker, topic: &str, messages: &[(Vec<u8>, Option<i64>)]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("message.max.bytes", (4 << 20).to_string())
+        .create()
+        .unwrap();
+    for (i, (payload, timestamp)) in messages.iter().enumerate() {
+        let key = format!("raw-{i}");
+        let mut record = FutureRecord::to(topic).payload(payload.as_slice()).key(key.as_str());
+        if let Some(ms) = timestamp {
+            record = record.timestamp(*ms);
+        }
+        producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| e).unwrap();
+    }
+}
+
+/// Waits until `done` holds, polling; panics with `what` after `limit`.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// How many rows bronze.orders and the ingest part of the quarantine hold together.
+pub async fn orders_landed(ws: &Workspace) -> usize {
+    let mut seen = BTreeMap::new();
+    if ws.snapshot_count("bronze.orders").await > 0 {
+        offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
+    }
+    if ws.snapshot_count("ingot.quarantine").await > 0 {
+        offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
+    }
+    seen.values().map(|n| *n as usize).sum()
 }

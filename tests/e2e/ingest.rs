@@ -8,7 +8,7 @@ use arrow_array::cast::AsArray;
 
 use crate::harness::*;
 
-fn assert_each_offset_once(seen: &BTreeMap<(i32, i64), u32>, produced: usize) {
+pub(crate) fn assert_each_offset_once(seen: &BTreeMap<(i32, i64), u32>, produced: usize) {
     let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n != 1).take(5).collect();
     assert!(repeated.is_empty(), "offsets stored more than once: {repeated:?}");
     assert_eq!(seen.len(), produced, "every produced message is in bronze or quarantine");
@@ -23,7 +23,7 @@ fn assert_each_offset_once(seen: &BTreeMap<(i32, i64), u32>, produced: usize) {
 }
 
 /// Bronze and quarantine together hold every produced message of `orders` exactly once.
-async fn assert_orders_hold_each_offset_once(ws: &Workspace, produced: usize) {
+pub(crate) async fn assert_orders_hold_each_offset_once(ws: &Workspace, produced: usize) {
     let mut seen = BTreeMap::new();
     offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
     offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
@@ -274,7 +274,7 @@ async fn scheduled_compaction_and_transforms_during_ingest_keep_exactly_once() {
 }
 
 /// Quarantine rows written by ingest (silver writes its own, with the bronze row's offsets).
-fn only_ingest_rows(batches: &[arrow_array::RecordBatch]) -> Vec<arrow_array::RecordBatch> {
+pub(crate) fn only_ingest_rows(batches: &[arrow_array::RecordBatch]) -> Vec<arrow_array::RecordBatch> {
     batches
         .iter()
         .map(|b| {

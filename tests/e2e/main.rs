@@ -3,10 +3,12 @@
 
 mod api;
 mod audit;
+mod company;
 mod harness;
 mod ingest;
 mod interop;
 mod lake;
 mod lineage;
+mod poison;
 mod readers;
 mod transforms;

@@ -141,7 +141,7 @@ impl Column {
                 let bytes = raw
                     .bytes(buf)
                     .ok_or_else(|| super::Fail::malformed(format!("expected a Timestamp, found {raw:?}")))?;
-                timestamp_micros(bytes).map(|_| ()).map_err(super::Fail::malformed)
+                timestamp_micros(bytes).map(|_| ()).map_err(super::Fail::from)
             }
             Builder::List { child, .. } => {
                 if packable(&child.kind) && matches!(raw, Raw::Len { .. }) {
@@ -178,7 +178,10 @@ impl Column {
         match &mut self.builder {
             Builder::Struct(node) => return node.append_present(raw.bytes(buf).ok_or("expected a message")?),
             Builder::Timestamp(b) => {
-                b.append_value(timestamp_micros(raw.bytes(buf).ok_or("expected a Timestamp")?)?);
+                b.append_value(
+                    timestamp_micros(raw.bytes(buf).ok_or("expected a Timestamp")?)
+                        .map_err(|e| e.to_string())?,
+                );
                 return Ok(());
             }
             Builder::List { .. } | Builder::Map { .. } => return self.append_repeated(&[raw], buf),

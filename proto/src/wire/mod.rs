@@ -27,6 +27,17 @@ use node::Pass;
 pub(crate) enum Fail {
     Malformed(String),
     Unknown(Vec<u32>),
+    /// Well-formed, but a value no table column can hold (a Timestamp past year 9999).
+    OutOfRange(String),
+}
+
+impl From<scalar::TimestampError> for Fail {
+    fn from(error: scalar::TimestampError) -> Fail {
+        match error {
+            scalar::TimestampError::Malformed(m) => Fail::Malformed(m),
+            scalar::TimestampError::OutOfRange(m) => Fail::OutOfRange(m),
+        }
+    }
 }
 
 impl Fail {
@@ -38,7 +49,7 @@ impl Fail {
 impl fmt::Display for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fail::Malformed(m) => f.write_str(m),
+            Fail::Malformed(m) | Fail::OutOfRange(m) => f.write_str(m),
             Fail::Unknown(numbers) => write!(f, "unknown field numbers {numbers:?}"),
         }
     }
@@ -135,20 +146,40 @@ impl BatchDecoder {
             return Ok(Err(failure(FailureReason::Oversize, detail)));
         }
         let name = self.message.full_name();
-        match self.root.parse(payload, Pass::Validate { reject_unknown: self.reject_unknown_fields }) {
-            Ok(()) => {}
-            Err(Fail::Malformed(m)) => {
+        // Hostile bytes must never take the process down: a panic while reading them (a bug
+        // this decoder should not have, but the bytes come from anyone) quarantines the
+        // message. Both passes here only read; the builders are untouched until append.
+        let root = &mut self.root;
+        let (rules, reject_unknown) = (&self.rules, self.reject_unknown_fields);
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            root.parse(payload, Pass::Validate { reject_unknown })?;
+            rules.check(root, payload, now_micros).map_err(CheckFail::Rule)?;
+            Ok::<(), CheckFail>(())
+        }));
+        match checked {
+            Ok(Ok(())) => {}
+            Ok(Err(CheckFail::Wire(Fail::Malformed(m)))) => {
                 return Ok(Err(failure(FailureReason::Undecodable, format!("not a valid {name}: {m}"))));
             }
-            Err(Fail::Unknown(numbers)) => {
+            Ok(Err(CheckFail::Wire(Fail::OutOfRange(m)))) => {
+                return Ok(Err(failure(FailureReason::OutOfRange, format!("{name}: {m}"))));
+            }
+            Ok(Err(CheckFail::Wire(Fail::Unknown(numbers)))) => {
                 let detail = format!(
                     "field numbers {numbers:?} are not in {name} (wrong message type, or a contract older than the producer)"
                 );
                 return Ok(Err(failure(FailureReason::UnknownFields, detail)));
             }
-        }
-        if let Err(v) = self.rules.check(&self.root, payload, now_micros) {
-            return Ok(Err(failure(FailureReason::RuleViolation { rule: v.rule }, v.detail)));
+            Ok(Err(CheckFail::Rule(v))) => {
+                return Ok(Err(failure(FailureReason::RuleViolation { rule: v.rule }, v.detail)));
+            }
+            Err(panic) => {
+                let what = panic_text(panic.as_ref());
+                return Ok(Err(failure(
+                    FailureReason::Undecodable,
+                    format!("decoder panicked on this {name}: {what}"),
+                )));
+            }
         }
         self.root.append_parsed(payload).map_err(|problem| ProtoError::Mapping {
             message: name.to_string(),
@@ -168,6 +199,27 @@ impl BatchDecoder {
         let columns = self.root.finish_columns().map_err(mapping)?;
         RecordBatch::try_new(Arc::clone(&self.target), columns).map_err(|e| mapping(e.to_string()))
     }
+}
+
+/// What the read-only passes of `push` found wrong.
+enum CheckFail {
+    Wire(Fail),
+    Rule(crate::RuleViolation),
+}
+
+impl From<Fail> for CheckFail {
+    fn from(fail: Fail) -> CheckFail {
+        CheckFail::Wire(fail)
+    }
+}
+
+/// The message a panic carried, if it was text.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 fn failure(reason: FailureReason, detail: String) -> DecodeFailure {

@@ -99,17 +99,60 @@ pub(crate) fn for_each_packed(
     Ok(())
 }
 
-/// `google.protobuf.Timestamp` bytes as microseconds since the epoch.
-pub(crate) fn timestamp_micros(bytes: &[u8]) -> Result<i64, String> {
-    let (mut seconds, mut nanos) = (0i64, 0i32);
+/// Earliest instant a `google.protobuf.Timestamp` may hold: 0001-01-01T00:00:00Z.
+pub const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+/// Latest whole second a `google.protobuf.Timestamp` may hold: 9999-12-31T23:59:59Z.
+pub const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+
+/// Why Timestamp bytes cannot become a value.
+#[derive(Debug)]
+pub(crate) enum TimestampError {
+    /// Not a Timestamp encoding at all.
+    Malformed(String),
+    /// Well-formed, but outside what the Timestamp type allows (years 1 to 9999, nanos below
+    /// one second). Such values are what overflows Iceberg's and DataFusion's date arithmetic
+    /// later, so they never reach a table.
+    OutOfRange(String),
+}
+
+impl std::fmt::Display for TimestampError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimestampError::Malformed(m) | TimestampError::OutOfRange(m) => f.write_str(m),
+        }
+    }
+}
+
+/// `google.protobuf.Timestamp` bytes as microseconds since the epoch, within the range the
+/// Protobuf specification gives the type.
+pub(crate) fn timestamp_micros(bytes: &[u8]) -> Result<i64, TimestampError> {
+    let (mut seconds, mut nanos) = (0i64, 0i64);
     let mut reader = FieldReader::new(bytes);
-    while let Some((number, raw)) = reader.next_field()? {
+    while let Some((number, raw)) = reader.next_field().map_err(TimestampError::Malformed)? {
         match (number, raw) {
+            // int64 and int32 on the wire: a negative int32 is sign-extended to 64 bits.
             (1, Raw::Varint(v)) => seconds = v as i64,
-            (2, Raw::Varint(v)) => nanos = v as i32,
-            (1 | 2, other) => return Err(format!("Timestamp field {number}: unexpected {other:?}")),
+            (2, Raw::Varint(v)) => nanos = v as i64,
+            (1 | 2, other) => {
+                return Err(TimestampError::Malformed(format!(
+                    "Timestamp field {number}: unexpected {other:?}"
+                )));
+            }
             _ => {}
         }
     }
-    Ok(seconds.saturating_mul(1_000_000).saturating_add(i64::from(nanos) / 1_000))
+    if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&seconds) {
+        return Err(TimestampError::OutOfRange(format!(
+            "Timestamp seconds {seconds} is outside 0001-01-01..9999-12-31"
+        )));
+    }
+    if !(0..1_000_000_000).contains(&nanos) {
+        return Err(TimestampError::OutOfRange(format!("Timestamp nanos {nanos} is outside 0..999999999")));
+    }
+    Ok(seconds * 1_000_000 + nanos / 1_000)
+}
+
+/// Whether microseconds since the epoch lie in the Timestamp range (years 1 to 9999).
+pub fn micros_in_timestamp_range(micros: i64) -> bool {
+    (MIN_TIMESTAMP_SECONDS * 1_000_000..=MAX_TIMESTAMP_SECONDS * 1_000_000 + 999_999).contains(&micros)
 }
