@@ -10,19 +10,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use ingot_lake::{Lake, SourceOffsets, TableIdent};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext};
+
+use crate::consumer::IngestContext;
 use rdkafka::error::KafkaError;
 
 use crate::IngestError;
-use crate::consumer::{Assignment, IngestContext, ResumeOffsets};
+use crate::consumer::{Assignment, ResumeOffsets};
+use crate::orphans::{Orphans, PartitionKey};
 
 /// How long metadata and watermark requests may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the tables are read to see other members' progress.
 const TABLE_POLL: Duration = Duration::from_secs(1);
-
-/// A partition of a topic.
-pub(crate) type PartitionKey = (String, i32);
 
 /// The end each partition had when the run started, and how far the tables are from it.
 pub(crate) struct CatchUp {
@@ -39,6 +39,7 @@ pub(crate) struct CatchUp {
     group: String,
     last_progress: Instant,
     progress_mark: i64,
+    orphans: Orphans,
 }
 
 /// Where the run stands.
@@ -47,18 +48,22 @@ pub(crate) enum CatchUpState {
     Done,
     /// Some partitions are not, but they still move (or the timeout has not passed).
     Waiting,
+    /// These partitions are owned by no one here and have not moved for a while: the group
+    /// should be joined anew, so that a live member gets them.
+    Rejoin(Vec<String>),
 }
 
 impl CatchUp {
     /// Samples every partition's high watermark. A configured topic the broker does not
     /// have is an error naming it, not a wait.
     pub async fn start(
-        consumer: &StreamConsumer<IngestContext>,
+        consumer: &impl Consumer<IngestContext>,
         topics: &[String],
         tables: Vec<TableIdent>,
         lake: &Lake,
         group: &str,
         timeout: Duration,
+        rejoin_after: Duration,
     ) -> Result<Self, IngestError> {
         let mut targets = BTreeMap::new();
         for topic in topics {
@@ -76,6 +81,7 @@ impl CatchUp {
             group: group.to_string(),
             last_progress: Instant::now(),
             progress_mark: -1,
+            orphans: Orphans::new(rejoin_after),
         };
         catch_up.poll_tables(lake).await?;
         catch_up.at_start = catch_up.recorded.clone();
@@ -124,6 +130,10 @@ impl CatchUp {
         if missing.is_empty() {
             return Ok(CatchUpState::Done);
         }
+        let owned = assignment.lock().expect("assignment lock").clone();
+        if let Some(orphaned) = self.orphans.check(missing.iter().map(|key| (*key, covered(key))), &owned) {
+            return Ok(CatchUpState::Rejoin(orphaned));
+        }
         let mark: i64 = self.targets.iter().map(|(key, high)| covered(key).min(*high)).sum();
         if mark > self.progress_mark {
             self.progress_mark = mark;
@@ -133,7 +143,6 @@ impl CatchUp {
         if self.last_progress.elapsed() < self.timeout {
             return Ok(CatchUpState::Waiting);
         }
-        let owned = assignment.lock().expect("assignment lock").clone();
         let describe = |key: &&PartitionKey| {
             let (topic, partition) = key;
             let at = covered(key);
@@ -176,7 +185,10 @@ fn covered(resume: &HashMap<PartitionKey, i64>, recorded: &SourceOffsets, key: &
 }
 
 /// Each partition of `topic` with its high watermark.
-fn watermarks(consumer: &StreamConsumer<IngestContext>, topic: &str) -> Result<Vec<(i32, i64)>, IngestError> {
+pub(crate) fn watermarks<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+) -> Result<Vec<(i32, i64)>, IngestError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
         .map_err(IngestError::kafka("read topic metadata"))?;

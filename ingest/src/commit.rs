@@ -293,3 +293,57 @@ fn kafka_columns(batch: &RecordBatch) -> Result<KafkaColumnArrays<'_>, IngestErr
         column(meta::OFFSET)?.as_primitive::<Int64Type>(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int32Array, Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(rows: &[(&str, i32, i64)]) -> RecordBatch {
+        let schema = Schema::new(vec![
+            Field::new(meta::TOPIC, DataType::Utf8, true),
+            Field::new(meta::PARTITION, DataType::Int32, true),
+            Field::new(meta::OFFSET, DataType::Int64, true),
+        ]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn offsets(batches: &[RecordBatch]) -> Vec<(String, i32, i64)> {
+        let mut out = Vec::new();
+        for b in batches {
+            let (t, p, o) = kafka_columns(b).unwrap();
+            out.extend((0..b.num_rows()).map(|i| (t.value(i).to_string(), p.value(i), o.value(i))));
+        }
+        out
+    }
+
+    #[test]
+    fn rows_read_again_after_a_rebalance_are_kept_once() {
+        // Partition 0 read to 12, then sought back to 10 by a new assignment.
+        let first = batch(&[("a", 0, 10), ("a", 1, 5), ("a", 0, 11), ("a", 0, 12)]);
+        let second = batch(&[("a", 0, 10), ("a", 0, 11), ("a", 0, 12), ("a", 0, 13), ("a", 1, 6)]);
+        let kept = drop_repeated_offsets(vec![first, second]).unwrap();
+        let expected = [("a", 0, 10), ("a", 1, 5), ("a", 0, 11), ("a", 0, 12), ("a", 0, 13), ("a", 1, 6)];
+        let expected: Vec<_> = expected.iter().map(|(t, p, o)| (t.to_string(), *p, *o)).collect();
+        assert_eq!(offsets(&kept), expected);
+    }
+
+    #[test]
+    fn increasing_offsets_pass_untouched() {
+        let only = batch(&[("a", 0, 1), ("b", 0, 1), ("a", 0, 2), ("b", 0, 7)]);
+        let kept = drop_repeated_offsets(vec![only.clone()]).unwrap();
+        assert_eq!(kept, vec![only]);
+    }
+}

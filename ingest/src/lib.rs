@@ -16,8 +16,10 @@ mod flush;
 mod latency;
 mod lineage;
 mod meta;
+mod orphans;
 mod pipeline;
 mod quarantine;
+mod watch;
 
 pub use admin::ensure_topics;
 pub use bronze::{KAFKA_COLUMNS, bronze_table_spec};

@@ -12,6 +12,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
 
 use crate::bronze::{BronzeBuffer, bronze_table_spec};
 use crate::caught_up::{CatchUp, CatchUpState};
@@ -22,7 +23,9 @@ use crate::flush::{BronzeWork, FlushJob, FlushOutcome};
 use crate::latency::LatencySample;
 use crate::lineage::{BronzeLineage, LineageParent, TopicSource};
 use crate::meta::{MessageMeta, now_micros};
+use crate::orphans::Orphans;
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
+use crate::watch::Watch;
 use crate::{IngestConfig, IngestError, KafkaConfig, TopicConfig};
 
 /// Whether `run` keeps serving or stops once the tables hold what the topics held.
@@ -176,15 +179,30 @@ impl Pipeline {
         names.sort();
         let mut catch_up = match mode {
             RunMode::UntilCaughtUp { timeout } => {
-                let mut tables: Vec<_> = self.topics.values().map(|(_, b)| b.ident.clone()).collect();
-                tables.push(self.quarantine.ident.clone());
+                let patience = Orphans::patience(self.config.flush.interval);
+                let (tables, group) = (self.offset_tables(), &self.kafka.group_id);
                 let catch_up =
-                    CatchUp::start(&consumer, &names, tables, &self.lake, &self.kafka.group_id, timeout)
-                        .await?;
+                    CatchUp::start(&consumer, &names, tables, &self.lake, group, timeout, patience).await?;
                 self.report.expected = catch_up.expected();
                 Some(catch_up)
             }
             RunMode::Service => None,
+        };
+        // The service watches for partitions nobody reads (`--until-caught-up` does so itself).
+        let (watch, mut orphaned) = match mode {
+            RunMode::Service => {
+                let watch = Watch {
+                    kafka: self.kafka.clone(),
+                    topics: names.clone(),
+                    tables: self.offset_tables(),
+                    lake: self.lake.clone(),
+                    assignment: assignment.clone(),
+                    patience: Orphans::patience(self.config.flush.interval),
+                };
+                let (handle, rx) = watch.spawn()?;
+                (Some(handle), rx)
+            }
+            RunMode::UntilCaughtUp { .. } => (None, mpsc::channel(1).1),
         };
         let topic_names: Vec<&str> = names.iter().map(String::as_str).collect();
         consumer.subscribe(&topic_names).map_err(IngestError::kafka("subscribe"))?;
@@ -207,6 +225,12 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
+                Some(partitions) = orphaned.recv() => {
+                    tracing::warn!(?partitions, group = %self.kafka.group_id,
+                        "partitions unread and owned by no live member; rejoining the consumer group");
+                    consumer.unsubscribe();
+                    consumer.subscribe(&topic_names).map_err(IngestError::kafka("subscribe"))?;
+                }
                 _ = ticker.tick() => {
                     let read_all = catch_up.as_ref().is_some_and(|c| c.own_partitions_read(&assignment, &delivered));
                     if pending.oldest.is_some_and(|t| t.elapsed() >= flush.interval || read_all) {
@@ -220,6 +244,12 @@ impl Pipeline {
                         match catch_up.check(&self.lake, &self.resume, &assignment).await {
                             Ok(CatchUpState::Done) => break,
                             Ok(CatchUpState::Waiting) => {}
+                            Ok(CatchUpState::Rejoin(partitions)) => {
+                                tracing::warn!(?partitions, group = %self.kafka.group_id,
+                                    "partitions unread and owned by no live member; rejoining the consumer group");
+                                consumer.unsubscribe();
+                                consumer.subscribe(&topic_names).map_err(IngestError::kafka("subscribe"))?;
+                            }
                             Err(e) => {
                                 outcome = Err(e);
                                 break;
@@ -259,6 +289,9 @@ impl Pipeline {
                 }
             }
         }
+        if let Some(watch) = watch {
+            watch.abort();
+        }
         // Drain: the flush in flight, then what is still buffered.
         self.start_flush(&mut in_flight, &consumer, &dlq).await?;
         self.finish_flush(&mut in_flight, &consumer).await?;
@@ -296,6 +329,14 @@ impl Pipeline {
     /// What has happened so far.
     pub fn report(&self) -> &IngestReport {
         &self.report
+    }
+
+    /// The tables whose offsets together say how far each partition has been read: every
+    /// bronze table and the quarantine.
+    fn offset_tables(&self) -> Vec<ingot_lake::TableIdent> {
+        let mut tables: Vec<_> = self.topics.values().map(|(_, buffer)| buffer.ident.clone()).collect();
+        tables.push(self.quarantine.ident.clone());
+        tables
     }
 
     fn retry_policy(&self) -> RetryPolicy {

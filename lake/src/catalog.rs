@@ -118,7 +118,22 @@ impl Lake {
 
     /// Loads a table's current metadata from the catalog.
     pub async fn load(&self, ident: &TableIdent) -> Result<Table, LakeError> {
-        self.catalog.load_table(ident).await.map_err(LakeError::iceberg(format!("load table {ident}")))
+        match self.catalog.load_table(ident).await {
+            Ok(table) => Ok(table),
+            // iceberg reports an unreadable metadata file as invalid data, with the cause
+            // flattened into text; whether the warehouse itself answers tells the two apart.
+            Err(e) if !self.warehouse_reachable() => {
+                Err(LakeError::Unavailable { context: format!("load table {ident}"), source: Box::new(e) })
+            }
+            Err(e) => Err(LakeError::iceberg(format!("load table {ident}"))(e)),
+        }
+    }
+
+    /// Whether the warehouse can be reached at all (for a local warehouse: its directory is
+    /// there). An error while it cannot is an outage, not a problem with the table.
+    pub fn warehouse_reachable(&self) -> bool {
+        let path = self.warehouse.strip_prefix("file://").unwrap_or(&self.warehouse);
+        Path::new(path).is_dir()
     }
 
     /// Whether the table exists.

@@ -25,6 +25,13 @@ pub enum LakeError {
         #[source]
         source: Box<iceberg::Error>,
     },
+    /// The catalog or the warehouse could not be reached; the same request may work later.
+    #[error("{context}: storage unavailable: {source}")]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Box<iceberg::Error>,
+    },
     /// The catalog configuration cannot work (bad URI, unreachable warehouse).
     #[error("catalog config: {0}")]
     Config(String),
@@ -45,6 +52,7 @@ impl LakeError {
                 false
             }
             LakeError::Iceberg { source, .. } => source.retryable(),
+            LakeError::Unavailable { .. } => true,
             LakeError::Config(_) | LakeError::Schema { .. } | LakeError::Summary { .. } => false,
         }
     }
@@ -58,7 +66,7 @@ impl LakeError {
             LakeError::Iceberg { source, .. } => {
                 source.retryable() || source.kind() == iceberg::ErrorKind::Unexpected
             }
-            LakeError::CommitUnknown { .. } => true,
+            LakeError::CommitUnknown { .. } | LakeError::Unavailable { .. } => true,
             _ => false,
         }
     }

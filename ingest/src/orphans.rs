@@ -1,0 +1,58 @@
+//! Partitions nobody reads: behind their topic's end, not owned by this member, and not
+//! moving in the tables. A crashed member holds its partitions until the broker expires its
+//! session; tansu 0.6 can also hand a joining member an empty assignment computed for a
+//! leader that has just died, and then never rebalances again. Leaving and rejoining the
+//! group once the dead members are surely expired recovers either way; exactly-once does
+//! not depend on who reads what (every commit is fenced by the tables' offsets).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// A topic and partition.
+pub(crate) type PartitionKey = (String, i32);
+
+/// Remembers when each lagging partition last moved.
+pub(crate) struct Orphans {
+    moved: HashMap<PartitionKey, (i64, Instant)>,
+    last_rejoin: Instant,
+    after: Duration,
+}
+
+impl Orphans {
+    /// `after`: how long a partition may sit still before it counts as orphaned; also the
+    /// least time between two rejoins.
+    pub fn new(after: Duration) -> Self {
+        Self { moved: HashMap::new(), last_rejoin: Instant::now(), after }
+    }
+
+    /// The time to wait for a member's next commit: well past a session timeout (10 s) and
+    /// two flush intervals, so a live owner is never mistaken for a dead one.
+    pub fn patience(flush_interval: Duration) -> Duration {
+        Duration::from_secs(25).max(flush_interval * 2 + Duration::from_secs(5))
+    }
+
+    /// Given every partition that is behind, with how far the tables cover it, returns the
+    /// orphaned ones (as `topic/partition`) when the group should be rejoined.
+    pub fn check<'a>(
+        &mut self,
+        behind: impl IntoIterator<Item = (&'a PartitionKey, i64)>,
+        owned: &BTreeSet<PartitionKey>,
+    ) -> Option<Vec<String>> {
+        let now = Instant::now();
+        let mut orphaned = Vec::new();
+        for (key, covered) in behind {
+            let entry = self.moved.entry(key.clone()).or_insert((covered, now));
+            if entry.0 != covered {
+                *entry = (covered, now);
+            }
+            if !owned.contains(key) && entry.1.elapsed() >= self.after {
+                orphaned.push(format!("{}/{}", key.0, key.1));
+            }
+        }
+        if orphaned.is_empty() || self.last_rejoin.elapsed() < self.after {
+            return None;
+        }
+        self.last_rejoin = now;
+        Some(orphaned)
+    }
+}
