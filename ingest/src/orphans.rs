@@ -16,13 +16,20 @@ pub(crate) struct Orphans {
     moved: HashMap<PartitionKey, (i64, Instant)>,
     last_rejoin: Instant,
     after: Duration,
+    /// Rejoins in a row without the group recovering: each doubles the wait for the next,
+    /// so members that all see a stall (a rebalance stops everyone's progress) do not keep
+    /// each other rebalancing.
+    rejoins: u32,
 }
+
+/// The longest wait between two rejoins.
+const MAX_WAIT: Duration = Duration::from_secs(300);
 
 impl Orphans {
     /// `after`: how long a partition may sit still before it counts as orphaned; also the
     /// least time between two rejoins.
     pub fn new(after: Duration) -> Self {
-        Self { moved: HashMap::new(), last_rejoin: Instant::now(), after }
+        Self { moved: HashMap::new(), last_rejoin: Instant::now(), after, rejoins: 0 }
     }
 
     /// The time to wait for a member's next commit: well past a session timeout (10 s) and
@@ -39,20 +46,28 @@ impl Orphans {
         owned: &BTreeSet<PartitionKey>,
     ) -> Option<Vec<String>> {
         let now = Instant::now();
+        let wait = (self.after * 2u32.pow(self.rejoins.min(8))).min(MAX_WAIT);
         let mut orphaned = Vec::new();
         for (key, covered) in behind {
             let entry = self.moved.entry(key.clone()).or_insert((covered, now));
             if entry.0 != covered {
                 *entry = (covered, now);
             }
-            if !owned.contains(key) && entry.1.elapsed() >= self.after {
+            // A partition counts from the later of its last move and the last rejoin: the
+            // group needs the time to settle after a rebalance.
+            let still = entry.1.max(self.last_rejoin).elapsed();
+            if !owned.contains(key) && still >= wait {
                 orphaned.push(format!("{}/{}", key.0, key.1));
             }
         }
-        if orphaned.is_empty() || self.last_rejoin.elapsed() < self.after {
+        if orphaned.is_empty() {
+            if self.last_rejoin.elapsed() >= wait {
+                self.rejoins = 0;
+            }
             return None;
         }
         self.last_rejoin = now;
+        self.rejoins += 1;
         Some(orphaned)
     }
 }
