@@ -20,18 +20,23 @@ pub const COMMIT_ID_PROPERTY: &str = "ingot.commit-id";
 pub struct SourceOffsets(pub BTreeMap<String, BTreeMap<i32, i64>>);
 
 impl SourceOffsets {
-    /// The offsets recorded in the table's current snapshot (empty for a new table).
+    /// The offsets the table records: those of the newest snapshot in the current one's
+    /// ancestry that carries them (empty for a new table). Another engine's commit on top
+    /// of ingot's (a PyIceberg append, Trino's optimize) carries no ingot keys, and must not
+    /// hide what the table holds.
     pub fn of_table(table: &Table) -> Result<Self, LakeError> {
-        let Some(snapshot) = table.metadata().current_snapshot() else {
-            return Ok(Self::default());
-        };
-        match snapshot.summary().additional_properties.get(OFFSETS_PROPERTY) {
-            None => Ok(Self::default()),
-            Some(json) => serde_json::from_str(json).map_err(|e| LakeError::Summary {
-                table: table.identifier().to_string(),
-                problem: format!("{OFFSETS_PROPERTY} is not valid: {e}"),
-            }),
+        let metadata = table.metadata();
+        let mut next = metadata.current_snapshot();
+        while let Some(snapshot) = next {
+            if let Some(json) = snapshot.summary().additional_properties.get(OFFSETS_PROPERTY) {
+                return serde_json::from_str(json).map_err(|e| LakeError::Summary {
+                    table: table.identifier().to_string(),
+                    problem: format!("{OFFSETS_PROPERTY} is not valid: {e}"),
+                });
+            }
+            next = snapshot.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id));
         }
+        Ok(Self::default())
     }
 
     /// Next offset the table lacks for a partition, if it holds any of it.

@@ -9,6 +9,7 @@ use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
 use iceberg::{TableCreation, TableIdent};
 
+use crate::pinned::PinnedCatalog;
 use crate::{Lake, LakeError};
 
 /// What a table should look like: its Arrow schema (field ids are assigned by the catalog)
@@ -30,16 +31,19 @@ pub enum TableStatus {
     Unchanged,
 }
 
-/// Properties every ingot table gets. Iceberg's own commit retries are off because ingot
-/// retries itself: a blind rebase of an append could re-add rows another writer already
-/// committed, which only ingot's offset check can rule out.
+/// Properties every ingot table gets. The `commit.retry.*` properties keep Iceberg's
+/// defaults: every engine reads them (Trino's optimize, Spark's rewrites, PyIceberg's
+/// appends), and ingot commits every few seconds, so they must allow retries. ingot's own
+/// commits never go through iceberg's retry loop (see `pinned`); its policy is its config.
 fn table_properties() -> HashMap<String, String> {
     HashMap::from([
         ("write.format.default".into(), "parquet".into()),
         ("write.parquet.compression-codec".into(), "zstd".into()),
-        ("commit.retry.num-retries".into(), "0".into()),
     ])
 }
+
+/// What earlier ingot versions set and no table should keep: zero retries for every engine.
+const RETRIES_DISABLED: (&str, &str) = ("commit.retry.num-retries", "0");
 
 impl Lake {
     /// Creates the table, or adds the columns the spec has and the table lacks. Columns are
@@ -48,7 +52,12 @@ impl Lake {
         if !self.exists(&spec.ident).await? {
             return self.create_table(spec).await;
         }
-        let table = self.load(&spec.ident).await?;
+        let mut table = self.load(&spec.ident).await?;
+        if table.metadata().properties().get(RETRIES_DISABLED.0).map(String::as_str)
+            == Some(RETRIES_DISABLED.1)
+        {
+            table = self.allow_retries(table).await?;
+        }
         let current = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
             .map_err(LakeError::iceberg("convert table schema"))?;
         let mut additions = Vec::new();
@@ -73,11 +82,32 @@ impl Lake {
         let table = action
             .apply(Transaction::new(&table))
             .map_err(LakeError::iceberg("prepare schema update"))?
-            .commit(self.catalog())
+            .commit(&PinnedCatalog { lake: self, table: table.clone() })
             .await
             .map_err(LakeError::commit(&spec.ident, "evolve schema of"))?;
         tracing::info!(table = %spec.ident, columns = ?added, "added columns");
         Ok((table, TableStatus::Evolved(added)))
+    }
+
+    /// Drops the zero-retries property tables created by earlier ingot versions carry.
+    async fn allow_retries(&self, table: Table) -> Result<Table, LakeError> {
+        let ident = table.identifier().clone();
+        let updated = Transaction::new(&table)
+            .update_table_properties()
+            .remove(RETRIES_DISABLED.0.to_string())
+            .apply(Transaction::new(&table))
+            .map_err(LakeError::iceberg("prepare property update"))?
+            .commit(&PinnedCatalog { lake: self, table })
+            .await;
+        match updated {
+            Ok(table) => {
+                tracing::info!(table = %ident, "removed commit.retry.num-retries=0: other engines may retry again");
+                Ok(table)
+            }
+            // Another writer got there first; the next start tries again.
+            Err(e) if e.kind() == iceberg::ErrorKind::CatalogCommitConflicts => self.load(&ident).await,
+            Err(e) => Err(LakeError::iceberg(format!("update properties of {ident}"))(e)),
+        }
     }
 
     async fn create_table(&self, spec: &TableSpec) -> Result<(Table, TableStatus), LakeError> {

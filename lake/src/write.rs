@@ -136,7 +136,7 @@ impl Lake {
         action
             .apply(tx)
             .map_err(LakeError::iceberg("prepare append"))?
-            .commit(&PinnedCatalog { inner: self.catalog(), table: table.clone() })
+            .commit(&PinnedCatalog { lake: self, table: table.clone() })
             .await
             .map_err(LakeError::commit(table.identifier(), "append to"))
     }

@@ -7,6 +7,7 @@
 //! compare-and-swap. A lost race is rebased onto the new state only when the change says that
 //! is safe; an unknown outcome is settled by looking for the commit id in the history.
 
+mod metadata_file;
 mod produce;
 mod swap;
 

@@ -62,10 +62,7 @@ impl Lake {
             // two racing writers never write the same path.
             .with_next_version()
             .with_new_metadata(metadata);
-        metadata
-            .write_to(table.file_io(), &new)
-            .await
-            .map_err(LakeError::iceberg(format!("write metadata of {ident}")))?;
+        super::metadata_file::write_metadata(table.file_io(), &new, metadata).await?;
         let new = new.to_string();
         let pointer = &self.pointer;
         let result = sqlx::query(&pointer.update_statement())
