@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::IngestError;
 use crate::meta;
+use crate::retry::{RetryPolicy, backoff};
 
 /// What one commit did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,15 +31,6 @@ pub struct CommitReport {
     /// Everything the table records after this commit: its own progress and what other
     /// writers (another member of the group, an earlier run) committed.
     pub table_offsets: SourceOffsets,
-}
-
-/// How long and how often a commit is tried again.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RetryPolicy {
-    /// Lost races in a row before giving up.
-    pub conflicts: u32,
-    /// How long an unavailable catalog or storage is waited for.
-    pub transient_for: Duration,
 }
 
 /// Appends `batches` (rows carrying the Kafka columns) and records `progress`, exactly once.
@@ -195,11 +187,6 @@ fn is_ambiguous(error: &LakeError) -> bool {
     matches!(error, LakeError::Iceberg { source, .. } if source.kind() == ingot_lake::IcebergErrorKind::Unexpected)
 }
 
-/// 100 ms doubling to 5 s: a lost race is retried at once, an outage is not hammered.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis((50u64 << attempt.min(7)).min(5_000))
-}
-
 /// Deterministic for the same table and source range, so a retried commit is recognised.
 fn commit_id(ident: &TableIdent, progress: &SourceOffsets) -> String {
     let mut hash = Sha256::new();
@@ -243,11 +230,26 @@ fn drop_repeated_offsets(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, 
     for batch in &batches {
         columns.push(kafka_columns(batch)?);
     }
-    let mut last: HashMap<(&str, i32), i64> = HashMap::new();
+    // Few partitions, long runs of each: a short list with the last hit first beats hashing
+    // every row of a 500k-row flush.
+    let mut last: Vec<((&str, i32), i64)> = Vec::new();
+    let mut hit = 0;
     let increasing = columns.iter().all(|(topics, partitions, offsets)| {
         (0..offsets.len()).all(|i| {
-            let previous = last.insert((topics.value(i), partitions.value(i)), offsets.value(i));
-            previous.is_none_or(|previous| offsets.value(i) > previous)
+            let key = (topics.value(i), partitions.value(i));
+            let offset = offsets.value(i);
+            if last.get(hit).is_none_or(|(k, _)| *k != key) {
+                match last.iter().position(|(k, _)| *k == key) {
+                    Some(found) => hit = found,
+                    None => {
+                        last.push((key, offset));
+                        hit = last.len() - 1;
+                        return true;
+                    }
+                }
+            }
+            let previous = std::mem::replace(&mut last[hit].1, offset);
+            offset > previous
         })
     });
     if increasing {

@@ -9,11 +9,12 @@ use arrow_array::RecordBatch;
 use ingot_lake::{Lake, SourceOffsets, TableIdent};
 
 use crate::IngestError;
-use crate::commit::{RetryPolicy, commit_exactly_once};
+use crate::commit::commit_exactly_once;
 use crate::dlq::DlqProducer;
 use crate::failpoint;
 use crate::pipeline::IngestReport;
 use crate::quarantine::DlqMessage;
+use crate::retry::RetryPolicy;
 
 pub(crate) struct QuarantineWork {
     pub ident: TableIdent,

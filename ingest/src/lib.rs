@@ -19,6 +19,7 @@ mod meta;
 mod orphans;
 mod pipeline;
 mod quarantine;
+mod retry;
 mod watch;
 
 pub use admin::ensure_topics;

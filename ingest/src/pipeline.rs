@@ -16,7 +16,6 @@ use tokio::sync::mpsc;
 
 use crate::bronze::{BronzeBuffer, bronze_table_spec};
 use crate::caught_up::{CatchUp, CatchUpState};
-use crate::commit::RetryPolicy;
 use crate::consumer::{Assignment, IngestContext, ResumeOffsets, create_consumer};
 use crate::dlq::DlqProducer;
 use crate::flush::{BronzeWork, FlushJob, FlushOutcome};
@@ -25,6 +24,7 @@ use crate::lineage::{BronzeLineage, LineageParent, TopicSource};
 use crate::meta::{MessageMeta, now_micros};
 use crate::orphans::Orphans;
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
+use crate::retry::{RetryPolicy, until_available};
 use crate::watch::Watch;
 use crate::{IngestConfig, IngestError, KafkaConfig, TopicConfig};
 
@@ -101,7 +101,11 @@ impl Pipeline {
             let message = registry.message(&topic.message)?;
             let ident = parse_ident(&format!("{}.{}", config.bronze_namespace, topic.table_name()))?;
             let spec = bronze_table_spec(ident, &message, topic.event_time.as_deref())?;
-            let (table, status) = lake.ensure_table(&spec).await?;
+            let (table, status) =
+                until_available(&format!("prepare {}", spec.ident), config.retry_unavailable_for, || async {
+                    Ok(lake.ensure_table(&spec).await?)
+                })
+                .await?;
             note_status(&mut report, &spec.ident.to_string(), status);
             let recorded = SourceOffsets::of_table(&table)?;
             if let Some(partitions) = recorded.0.get(&topic.topic) {
@@ -118,7 +122,12 @@ impl Pipeline {
             topics.values().filter_map(|(t, _): &(TopicConfig, BronzeBuffer)| t.dlq()).collect();
         crate::admin::ensure_dlq_topics(&kafka, &dlq_topics, config.max_message_bytes).await?;
         let quarantine_spec = quarantine_schema(parse_ident(&config.quarantine_table)?);
-        let (table, status) = lake.ensure_table(&quarantine_spec).await?;
+        let (table, status) = until_available(
+            &format!("prepare {}", config.quarantine_table),
+            config.retry_unavailable_for,
+            || async { Ok(lake.ensure_table(&quarantine_spec).await?) },
+        )
+        .await?;
         note_status(&mut report, &config.quarantine_table, status);
         let quarantine = QuarantineBuffer::new(&table)?;
         Ok(Self {

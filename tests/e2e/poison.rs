@@ -104,10 +104,7 @@ async fn service_survives_a_locked_catalog_and_an_unavailable_warehouse() {
     };
 
     // 20 s with the SQLite catalog locked by another process.
-    let python = std::env::var("INGOT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let db = ws.dir.path().join("catalog.db");
-    let lock = "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\ntime.sleep(20)\nc.execute('ROLLBACK')\n";
-    let out = std::process::Command::new(&python).args(["-c", lock]).arg(&db).output().unwrap();
+    let out = lock_catalog(&ws, 20).wait_with_output().unwrap();
     assert!(out.status.success(), "lock the catalog: {}", String::from_utf8_lossy(&out.stderr));
     assert!(
         service.try_wait().unwrap().is_none(),
@@ -186,4 +183,35 @@ async fn until_caught_up_with_a_missing_topic_fails_naming_it() {
     assert!(!ok, "{out}");
     assert!(err.contains("ghost_orders"), "names the topic: {err}");
     assert!(started.elapsed() < Duration::from_secs(90), "fails within the timeout");
+}
+
+/// Another process holding the SQLite catalog's write lock for `seconds`.
+fn lock_catalog(ws: &Workspace, seconds: u32) -> std::process::Child {
+    let python = std::env::var("INGOT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let lock = format!(
+        "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+         c.execute('BEGIN EXCLUSIVE')\ntime.sleep({seconds})\nc.execute('ROLLBACK')\n"
+    );
+    std::process::Command::new(python)
+        .args(["-c", &lock])
+        .arg(ws.dir.path().join("catalog.db"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_started_while_the_catalog_is_locked_waits_for_it() {
+    let broker = Broker::start();
+    let ws = Workspace::new(&broker, &demo_contracts(), 100_000, ORDERS_TOPIC);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "300", "--bad-ratio", "0.05"]);
+    ws.ingot(&["run", "--until-caught-up"]);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "300", "--seed", "4"]);
+    let lock = lock_catalog(&ws, 12);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (ok, out, err) = ws.try_ingot(&["run", "--until-caught-up"]);
+    assert!(ok, "waits for the catalog instead of exiting:\n{out}\n{err}");
+    assert!(lock.wait_with_output().unwrap().status.success());
+    assert_orders_hold_each_offset_once(&ws, 600).await;
 }
