@@ -46,7 +46,10 @@ impl Orphans {
         owned: &BTreeSet<PartitionKey>,
     ) -> Option<Vec<String>> {
         let now = Instant::now();
-        let wait = (self.after * 2u32.pow(self.rejoins.min(8))).min(MAX_WAIT);
+        // A member that owns nothing is the one a broken rebalance left out; one that owns
+        // partitions waits longer, so a busy group is not rebalanced for being slow.
+        let base = if owned.is_empty() { self.after } else { self.after * 4 };
+        let wait = (base * 2u32.pow(self.rejoins.min(8))).min(MAX_WAIT);
         let mut orphaned = Vec::new();
         for (key, covered) in behind {
             let entry = self.moved.entry(key.clone()).or_insert((covered, now));
@@ -69,5 +72,33 @@ impl Orphans {
         self.last_rejoin = now;
         self.rejoins += 1;
         Some(orphaned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(p: i32) -> PartitionKey {
+        ("orders".to_string(), p)
+    }
+
+    #[test]
+    fn a_partition_that_keeps_moving_is_never_orphaned() {
+        let mut orphans = Orphans::new(Duration::ZERO);
+        let owned = BTreeSet::new();
+        assert!(orphans.check([(&key(0), 1)], &owned).is_some(), "zero patience: still at once");
+        let mut orphans = Orphans::new(Duration::from_secs(3600));
+        for covered in 0..5 {
+            assert_eq!(orphans.check([(&key(0), covered)], &owned), None);
+        }
+    }
+
+    #[test]
+    fn owned_partitions_are_never_orphaned() {
+        let mut orphans = Orphans::new(Duration::ZERO);
+        let owned = BTreeSet::from([key(0)]);
+        assert_eq!(orphans.check([(&key(0), 1)], &owned), None);
+        assert_eq!(orphans.check([(&key(1), 1)], &owned), Some(vec!["orders/1".to_string()]));
     }
 }

@@ -35,19 +35,9 @@ async fn three_members_with_one_killed_and_one_added_store_each_offset_once() {
     // rest arrives while members die, join and restart.
     let backlog = 150_000;
     ws.ingot(&["produce", "--topic", "orders", "--count", &backlog.to_string(), "--partitions", "6"]);
-    let stream = {
-        let config = ws.config.clone();
-        std::thread::spawn(move || {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingot"))
-                .arg("--config")
-                .arg(config)
-                .args(["produce", "--topic", "orders", "--count", &(total - backlog).to_string()])
-                .args(["--bad-ratio", "0.02", "--rate", "2000", "--seed", "3"])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        })
-    };
+    let rest = (total - backlog).to_string();
+    let stream =
+        ws.produce_in_background(&["--count", &rest, "--bad-ratio", "0.02", "--rate", "2000", "--seed", "3"]);
     let mut members: Vec<_> = (0..3).map(|_| ws.spawn_with_env(&["run"], &[])).collect();
     wait_until(Duration::from_secs(120), "a first commit", || async { orders_landed(&ws).await > 0 }).await;
     // Mid-stream: one member dies without a word, another joins, one is restarted.
@@ -59,10 +49,7 @@ async fn three_members_with_one_killed_and_one_added_store_each_offset_once() {
     assert!(terminate(&mut members[2]), "a restarted member drains first\n{}", ws.spawned_logs());
     members[2] = ws.spawn_with_env(&["run"], &[]);
     stream.join().unwrap();
-    wait_until(Duration::from_secs(300), "every message in bronze or quarantine", || async {
-        orders_landed(&ws).await >= total
-    })
-    .await;
+    wait_for_orders(&ws, total, Duration::from_secs(120)).await;
     for (i, member) in members.iter_mut().enumerate() {
         if i != 1 {
             assert!(terminate(member), "member {i} drains cleanly\n{}", ws.spawned_logs());

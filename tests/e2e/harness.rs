@@ -377,6 +377,19 @@ fn postgres_bin() -> PathBuf {
     versions.pop().expect("an initdb under /usr/lib/postgresql/*/bin")
 }
 
+impl Workspace {
+    /// `ingot produce --topic orders <args>` on a thread of its own (a stream while the test
+    /// does other things); join the handle to wait for it, and fail if it failed.
+    pub fn produce_in_background(&self, args: &[&str]) -> std::thread::JoinHandle<()> {
+        let mut command = self.command(&["produce", "--topic", "orders"]);
+        command.args(args);
+        std::thread::spawn(move || {
+            let out = command.output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        })
+    }
+}
+
 /// Asks a running ingot to stop (SIGTERM, as service managers do) and waits for it; returns
 /// whether it exited cleanly.
 pub fn terminate(child: &mut Child) -> bool {
@@ -413,6 +426,27 @@ where
     while !done().await {
         assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until bronze.orders and the quarantine hold `total` rows; fails when nothing new
+/// lands for `stall` (a slow machine only makes this slower, a stuck group fails it).
+pub async fn wait_for_orders(ws: &Workspace, total: usize, stall: Duration) {
+    let mut last = (0, Instant::now());
+    loop {
+        let landed = orders_landed(ws).await;
+        if landed >= total {
+            return;
+        }
+        if landed > last.0 {
+            last = (landed, Instant::now());
+        }
+        assert!(
+            last.1.elapsed() < stall,
+            "nothing landed for {stall:?}: {landed} of {total}\n{}",
+            ws.spawned_logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -89,19 +89,8 @@ async fn service_survives_a_locked_catalog_and_an_unavailable_warehouse() {
         orders_landed(&ws).await == 200
     })
     .await;
-    let stream = {
-        let config = ws.config.clone();
-        std::thread::spawn(move || {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingot"))
-                .arg("--config")
-                .arg(config)
-                .args(["produce", "--topic", "orders", "--count", "3000", "--rate", "60", "--seed", "5"])
-                .args(["--bad-ratio", "0.05"])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        })
-    };
+    let stream =
+        ws.produce_in_background(&["--count", "3000", "--rate", "60", "--seed", "5", "--bad-ratio", "0.05"]);
 
     // 20 s with the SQLite catalog locked by another process.
     let out = lock_catalog(&ws, 20).wait_with_output().unwrap();
@@ -128,8 +117,7 @@ async fn service_survives_a_locked_catalog_and_an_unavailable_warehouse() {
     );
 
     stream.join().unwrap();
-    wait_until(Duration::from_secs(120), "all 3200 messages", || async { orders_landed(&ws).await >= 3200 })
-        .await;
+    wait_for_orders(&ws, 3200, Duration::from_secs(90)).await;
     assert!(terminate(&mut service), "{}", ws.spawned_logs());
     assert_orders_hold_each_offset_once(&ws, 3200).await;
 }
