@@ -141,7 +141,10 @@ async fn pyiceberg_append_racing_ingot_on_bronze_succeeds_after_a_retry() {
     let ws = Workspace::new(&broker, &demo_contracts(), 100_000, ORDERS_TOPIC);
     ws.ingot(&["produce", "--topic", "orders", "--count", "200"]);
     ws.ingot(&["run", "--until-caught-up"]);
-    let fast = [("INGOT_INGEST__FLUSH__INTERVAL", "100ms")];
+    // A commit a second (the default is 10 s): each append below sees at least one ingot
+    // commit land after it loaded the table, and wins on a retry. (At 10 commits a second,
+    // PyIceberg's default 4 retries lose every race on a loaded machine.)
+    let fast = [("INGOT_INGEST__FLUSH__INTERVAL", "1s")];
     let mut service = ws.spawn_with_env(&["run"], &fast);
     let stream = ws.spawn_with_env(
         &["produce", "--topic", "orders", "--count", "20000", "--rate", "400", "--seed", "9"],

@@ -12,20 +12,28 @@ use crate::ingest::{assert_each_offset_once, assert_orders_hold_each_offset_once
 
 /// An order that is valid but for its `occurred_at` seconds.
 fn order_at(seconds: i64) -> Vec<u8> {
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    let mut ts = vec![0x08];
-    varint(seconds as u64, &mut ts);
-    let mut out = b"\x12\x0bpill-key-01\x1a\x07pill-01\x3a\x02\x08\x05\x42\x03EUR".to_vec();
-    out.push(0x4a);
-    varint(ts.len() as u64, &mut out);
-    out.extend(ts);
-    out
+    use prost::Message;
+    use prost_reflect::{DynamicMessage, Kind, ReflectMessage, Value};
+    let registry = ingot_proto::ContractRegistry::load(demo_contracts()).unwrap();
+    let mut order = DynamicMessage::new(registry.message("ingot.demo.v1.OrderEvent").unwrap());
+    let nested = |order: &DynamicMessage, field: &str| match order
+        .descriptor()
+        .get_field_by_name(field)
+        .unwrap()
+        .kind()
+    {
+        Kind::Message(m) => DynamicMessage::new(m),
+        _ => unreachable!("{field} is a message"),
+    };
+    let (mut total, mut at) = (nested(&order, "total"), nested(&order, "occurred_at"));
+    total.set_field_by_name("units", Value::I64(5));
+    at.set_field_by_name("seconds", Value::I64(seconds));
+    order.set_field_by_name("idempotency_key", Value::String("pill-key-01".into()));
+    order.set_field_by_name("order_id", Value::String("pill-01".into()));
+    order.set_field_by_name("currency", Value::String("EUR".into()));
+    order.set_field_by_name("total", Value::Message(total));
+    order.set_field_by_name("occurred_at", Value::Message(at));
+    order.encode_to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -41,10 +41,10 @@ def main() -> None:
         catalog.load_table(table_name).append(sample)
         print(json.dumps({"appends": 1}))
         return
-    for _ in range(40):
+    for _ in range(15):
         table = catalog.load_table(table_name)
-        # ingot commits every ~100 ms meanwhile: this append starts from a stale snapshot.
-        time.sleep(0.4)
+        # ingot commits about once a second meanwhile: this append starts from a stale snapshot.
+        time.sleep(1.2)
         try:
             table.append(sample)
             appends += 1
