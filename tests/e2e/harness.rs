@@ -468,3 +468,25 @@ pub async fn orders_landed(ws: &Workspace) -> usize {
     }
     total
 }
+
+pub fn assert_each_offset_once(seen: &BTreeMap<(i32, i64), u32>, produced: usize) {
+    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n != 1).take(5).collect();
+    assert!(repeated.is_empty(), "offsets stored more than once: {repeated:?}");
+    assert_eq!(seen.len(), produced, "every produced message is in bronze or quarantine");
+    // Offsets of each partition are 0..n with no gap.
+    let mut per_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for (p, o) in seen.keys() {
+        per_partition.entry(*p).or_default().push(*o);
+    }
+    for (p, offsets) in per_partition {
+        assert_eq!(*offsets.last().unwrap() + 1, offsets.len() as i64, "gap in partition {p}");
+    }
+}
+
+/// Bronze and quarantine together hold every produced message of `orders` exactly once.
+pub async fn assert_orders_hold_each_offset_once(ws: &Workspace, produced: usize) {
+    let mut seen = BTreeMap::new();
+    offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
+    offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
+    assert_each_offset_once(&seen, produced);
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use arrow_array::cast::AsArray;
 
 use crate::harness::*;
-use crate::ingest::{assert_each_offset_once, assert_orders_hold_each_offset_once, only_ingest_rows};
+use crate::ingest::only_ingest_rows;
 
 /// An order that is valid but for its `occurred_at` seconds.
 fn order_at(seconds: i64) -> Vec<u8> {
