@@ -11,12 +11,10 @@ use std::time::{Duration, Instant};
 
 use ingot_lake::{Lake, SourceOffsets, TableIdent};
 use rdkafka::consumer::{Consumer, ConsumerContext};
-
-use crate::consumer::IngestContext;
 use rdkafka::error::KafkaError;
 
 use crate::IngestError;
-use crate::consumer::{Assignment, ResumeOffsets};
+use crate::consumer::{Assignment, IngestContext, ResumeOffsets};
 use crate::orphans::{Orphans, PartitionKey};
 
 /// How long metadata and watermark requests may take.
@@ -167,12 +165,7 @@ impl CatchUp {
 
     async fn poll_tables(&mut self, lake: &Lake) -> Result<(), IngestError> {
         self.last_poll = Some(Instant::now());
-        let mut recorded = SourceOffsets::default();
-        for ident in &self.tables {
-            let table = lake.load(ident).await?;
-            recorded.merge(&SourceOffsets::of_table(&table)?);
-        }
-        self.recorded.merge(&recorded);
+        self.recorded.merge(&tables_offsets(lake, &self.tables).await?);
         Ok(())
     }
 }
@@ -182,6 +175,15 @@ impl CatchUp {
 fn covered(resume: &HashMap<PartitionKey, i64>, recorded: &SourceOffsets, key: &PartitionKey) -> i64 {
     let ours = resume.get(key).copied().unwrap_or(0);
     ours.max(recorded.next(&key.0, key.1).unwrap_or(0))
+}
+
+/// What `tables` record together, per partition: how far each has been read by anyone.
+pub(crate) async fn tables_offsets(lake: &Lake, tables: &[TableIdent]) -> Result<SourceOffsets, IngestError> {
+    let mut recorded = SourceOffsets::default();
+    for ident in tables {
+        recorded.merge(&SourceOffsets::of_table(&lake.load(ident).await?)?);
+    }
+    Ok(recorded)
 }
 
 /// Each partition of `topic` with its high watermark.

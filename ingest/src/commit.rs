@@ -147,7 +147,8 @@ impl<'a> Retry<'a> {
                 }
                 backoff(self.conflicts)
             }
-            e if e.transient() || e.retryable() || is_ambiguous(e) => {
+            // `transient` covers unknown outcomes and every `Unexpected` catalog/storage error.
+            e if e.transient() => {
                 // Unknown outcome or unavailable: the next attempt first looks for our commit id.
                 let since = *self.unavailable_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= self.policy.transient_for {
@@ -180,11 +181,6 @@ fn written_report(written: &Option<(usize, DataFiles)>) -> CommitReport {
         },
         None => CommitReport::default(),
     }
-}
-
-/// An error after which the commit may or may not have landed (the catalog update was sent).
-fn is_ambiguous(error: &LakeError) -> bool {
-    matches!(error, LakeError::Iceberg { source, .. } if source.kind() == ingot_lake::IcebergErrorKind::Unexpected)
 }
 
 /// Deterministic for the same table and source range, so a retried commit is recognised.

@@ -12,8 +12,8 @@ use crate::IngestError;
 use crate::commit::commit_exactly_once;
 use crate::dlq::DlqProducer;
 use crate::failpoint;
-use crate::pipeline::IngestReport;
 use crate::quarantine::DlqMessage;
+use crate::report::{IngestReport, add_counts};
 use crate::retry::RetryPolicy;
 
 pub(crate) struct QuarantineWork {
@@ -74,13 +74,9 @@ impl FlushJob {
                 commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, policy).await?;
             report.note_commit(&commit);
             failpoint::hit("after-quarantine-commit");
-            for (reason, n) in work.by_reason {
-                *report.quarantined.entry(reason).or_default() += n;
-            }
-            for (key, n) in work.by_rule {
-                *report.rule_violations.entry(key).or_default() += n;
-            }
-            report.quarantined_by_topic.extend(work.by_topic);
+            add_counts(&mut report.quarantined, work.by_reason);
+            add_counts(&mut report.rule_violations, work.by_rule);
+            add_counts(&mut report.quarantined_by_topic, work.by_topic);
         }
         for BronzeWork { topic, ident, batches, consumed } in self.bronze {
             // Only the timestamp column is kept past the commit (the batches are moved into it).

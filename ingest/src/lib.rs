@@ -19,6 +19,7 @@ mod meta;
 mod orphans;
 mod pipeline;
 mod quarantine;
+mod report;
 mod retry;
 mod watch;
 
@@ -31,5 +32,7 @@ pub use failpoint::POINTS as FAILPOINTS;
 pub use latency::LatencySample;
 pub use lineage::LineageParent;
 pub use meta::MessageMeta;
-pub use pipeline::{IngestReport, Pipeline, RunMode};
+pub use pipeline::{Pipeline, RunMode};
 pub use quarantine::quarantine_schema;
+pub use report::IngestReport;
+pub use retry::until_available;

@@ -1,7 +1,7 @@
 //! The ingest loop: one consumer for all topics; messages, a flush ticker and shutdown in
 //! one `select!`; a flush commits the quarantine first and the bronze tables after it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,11 +19,11 @@ use crate::caught_up::{CatchUp, CatchUpState};
 use crate::consumer::{Assignment, IngestContext, ResumeOffsets, create_consumer};
 use crate::dlq::DlqProducer;
 use crate::flush::{BronzeWork, FlushJob, FlushOutcome};
-use crate::latency::LatencySample;
 use crate::lineage::{BronzeLineage, LineageParent, TopicSource};
 use crate::meta::{MessageMeta, now_micros};
 use crate::orphans::Orphans;
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
+use crate::report::IngestReport;
 use crate::retry::{RetryPolicy, until_available};
 use crate::watch::Watch;
 use crate::{IngestConfig, IngestError, KafkaConfig, TopicConfig};
@@ -37,33 +37,6 @@ pub enum RunMode {
     UntilCaughtUp {
         timeout: Duration,
     },
-}
-
-/// What a run did, for the CLI's summary and for tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngestReport {
-    pub consumed: u64,
-    pub bronze_rows: BTreeMap<String, u64>,
-    /// The latest snapshot committed to each bronze table.
-    pub bronze_snapshots: BTreeMap<String, i64>,
-    /// Messages each contract rule quarantined, by (topic, rule).
-    pub rule_violations: BTreeMap<(String, String), u64>,
-    pub quarantined: BTreeMap<String, u64>,
-    /// Messages quarantined, by source topic.
-    pub quarantined_by_topic: BTreeMap<String, u64>,
-    /// Rows committed to bronze, by source topic.
-    pub bronze_rows_by_topic: BTreeMap<String, u64>,
-    /// `--until-caught-up`: messages per topic the tables lacked at start.
-    pub expected: BTreeMap<String, u64>,
-    /// Quarantined messages that could not be produced to their DLQ topic (they are in the
-    /// quarantine table all the same).
-    pub dlq_failed: u64,
-    pub snapshots: u64,
-    pub skipped_rows: u64,
-    /// Tables created or evolved at start-up, with what happened.
-    pub table_changes: Vec<String>,
-    /// Kafka timestamp → committed to bronze, per row (sampled).
-    pub visible_after: LatencySample,
 }
 
 type InFlight = tokio::task::JoinHandle<Result<FlushOutcome, IngestError>>;
@@ -234,12 +207,7 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
-                Some(partitions) = orphaned.recv() => {
-                    tracing::warn!(?partitions, group = %self.kafka.group_id,
-                        "partitions unread and owned by no live member; rejoining the consumer group");
-                    consumer.unsubscribe();
-                    consumer.subscribe(&topic_names).map_err(IngestError::kafka("subscribe"))?;
-                }
+                Some(partitions) = orphaned.recv() => self.rejoin(&consumer, &topic_names, &partitions)?,
                 _ = ticker.tick() => {
                     let read_all = catch_up.as_ref().is_some_and(|c| c.own_partitions_read(&assignment, &delivered));
                     if pending.oldest.is_some_and(|t| t.elapsed() >= flush.interval || read_all) {
@@ -253,12 +221,7 @@ impl Pipeline {
                         match catch_up.check(&self.lake, &self.resume, &assignment).await {
                             Ok(CatchUpState::Done) => break,
                             Ok(CatchUpState::Waiting) => {}
-                            Ok(CatchUpState::Rejoin(partitions)) => {
-                                tracing::warn!(?partitions, group = %self.kafka.group_id,
-                                    "partitions unread and owned by no live member; rejoining the consumer group");
-                                consumer.unsubscribe();
-                                consumer.subscribe(&topic_names).map_err(IngestError::kafka("subscribe"))?;
-                            }
+                            Ok(CatchUpState::Rejoin(partitions)) => self.rejoin(&consumer, &topic_names, &partitions)?,
                             Err(e) => {
                                 outcome = Err(e);
                                 break;
@@ -338,6 +301,19 @@ impl Pipeline {
     /// What has happened so far.
     pub fn report(&self) -> &IngestReport {
         &self.report
+    }
+
+    /// Leaves and rejoins the consumer group, so that orphaned `partitions` get a live owner.
+    fn rejoin(
+        &self,
+        consumer: &StreamConsumer<IngestContext>,
+        topics: &[&str],
+        partitions: &[String],
+    ) -> Result<(), IngestError> {
+        tracing::warn!(?partitions, group = %self.kafka.group_id,
+            "partitions unread and owned by no live member; rejoining the consumer group");
+        consumer.unsubscribe();
+        consumer.subscribe(topics).map_err(IngestError::kafka("subscribe"))
     }
 
     /// The tables whose offsets together say how far each partition has been read: every
@@ -421,19 +397,20 @@ impl Pipeline {
     ) {
         let mut tpl = TopicPartitionList::new();
         let mut resume = self.resume.lock().expect("resume lock");
-        for (topic, partitions) in &bronze_offsets.0 {
-            if !self.topics.contains_key(topic) {
-                continue;
-            }
+        let mut raise = |topic: &str, partition: i32, next: i64| {
+            let entry = resume.entry((topic.to_string(), partition)).or_insert(next);
+            *entry = (*entry).max(next);
+        };
+        for (topic, partitions) in
+            bronze_offsets.0.iter().filter(|(topic, _)| self.topics.contains_key(*topic))
+        {
             for (partition, next) in partitions {
-                let entry = resume.entry((topic.clone(), *partition)).or_insert(*next);
-                *entry = (*entry).max(*next);
+                raise(topic, *partition, *next);
             }
         }
         for (topic, partitions) in &progress.0 {
             for (partition, next) in partitions {
-                let entry = resume.entry((topic.clone(), *partition)).or_insert(*next);
-                *entry = (*entry).max(*next);
+                raise(topic, *partition, *next);
                 let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next));
             }
         }
@@ -443,39 +420,6 @@ impl Pipeline {
         {
             tracing::debug!(error = %e, "kafka offset commit not sent");
         }
-    }
-}
-
-impl IngestReport {
-    pub(crate) fn note_commit(&mut self, commit: &crate::commit::CommitReport) {
-        self.skipped_rows += commit.skipped_rows;
-        if commit.snapshot_id.is_some() {
-            self.snapshots += 1;
-        }
-    }
-
-    /// Adds what a flush did.
-    pub(crate) fn absorb(&mut self, other: IngestReport) {
-        for (table, rows) in other.bronze_rows {
-            *self.bronze_rows.entry(table).or_default() += rows;
-        }
-        self.bronze_snapshots.extend(other.bronze_snapshots);
-        for (key, n) in other.rule_violations {
-            *self.rule_violations.entry(key).or_default() += n;
-        }
-        for (reason, n) in other.quarantined {
-            *self.quarantined.entry(reason).or_default() += n;
-        }
-        for (topic, n) in other.quarantined_by_topic {
-            *self.quarantined_by_topic.entry(topic).or_default() += n;
-        }
-        for (topic, n) in other.bronze_rows_by_topic {
-            *self.bronze_rows_by_topic.entry(topic).or_default() += n;
-        }
-        self.dlq_failed += other.dlq_failed;
-        self.snapshots += other.snapshots;
-        self.skipped_rows += other.skipped_rows;
-        self.visible_after.merge(other.visible_after);
     }
 }
 

@@ -22,11 +22,7 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 
 /// Runs `attempt` until it succeeds, fails for good, or the catalog or warehouse has been
 /// unavailable for `limit` (each failure logged with `what`).
-pub(crate) async fn until_available<T, F, Fut>(
-    what: &str,
-    limit: Duration,
-    mut attempt: F,
-) -> Result<T, IngestError>
+pub async fn until_available<T, F, Fut>(what: &str, limit: Duration, mut attempt: F) -> Result<T, IngestError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, IngestError>>,

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingot_lake::{Lake, SourceOffsets, TableIdent};
+use ingot_lake::{Lake, TableIdent};
 use rdkafka::consumer::BaseConsumer;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::caught_up::watermarks;
+use crate::caught_up::{tables_offsets, watermarks};
 use crate::consumer::Assignment;
 use crate::orphans::Orphans;
 use crate::{IngestError, KafkaConfig};
@@ -63,10 +63,7 @@ impl Watch {
         client: &Arc<BaseConsumer>,
         orphans: &mut Orphans,
     ) -> Result<Option<Vec<String>>, IngestError> {
-        let mut recorded = SourceOffsets::default();
-        for ident in &self.tables {
-            recorded.merge(&SourceOffsets::of_table(&self.lake.load(ident).await?)?);
-        }
+        let recorded = tables_offsets(&self.lake, &self.tables).await?;
         let mut behind = Vec::new();
         for topic in &self.topics {
             let (client, name) = (client.clone(), topic.clone());

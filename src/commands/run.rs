@@ -1,4 +1,4 @@
-use ingot_ingest::{IngestReport, Pipeline, RunMode};
+use ingot_ingest::{IngestReport, Pipeline, RunMode, until_available};
 use ingot_lake::Lake;
 use ingot_proto::ContractRegistry;
 
@@ -12,7 +12,12 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
         return Err(CliError::Usage("no [[topics]] configured: nothing to ingest".into()));
     }
     let registry = ContractRegistry::load(&config.contracts.dir)?;
-    let lake = open_lake_waiting(config).await?;
+    // A catalog that is locked or unreachable at start is waited for, like one mid-stream;
+    // every failed attempt is logged, so a wrong URI shows at once.
+    let limit = config.ingest.retry_unavailable_for;
+    let lake =
+        until_available("open the catalog", limit, || async { Ok(Lake::open(&config.catalog).await?) })
+            .await?;
     let pipeline = Pipeline::prepare(
         lake.clone(),
         &registry,
@@ -69,26 +74,6 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
     };
     run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
     result
-}
-
-/// Opens the lake, waiting out a catalog that is locked or unreachable for up to
-/// `ingest.retry_unavailable_for` (every failed attempt is logged, so a wrong URI shows at
-/// once); anything else fails at once.
-async fn open_lake_waiting(config: &Config) -> Result<Lake, CliError> {
-    let since = std::time::Instant::now();
-    let mut attempt = 0u32;
-    loop {
-        match Lake::open(&config.catalog).await {
-            Ok(lake) => return Ok(lake),
-            Err(e) if e.transient() && since.elapsed() < config.ingest.retry_unavailable_for => {
-                attempt += 1;
-                tracing::warn!(attempt, error = %e, "catalog unavailable; retrying");
-                let pause = std::time::Duration::from_millis((100u64 << attempt.min(6)).min(5_000));
-                tokio::time::sleep(pause).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 fn print_report(report: &IngestReport) {
