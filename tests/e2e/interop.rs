@@ -7,6 +7,7 @@ use arrow_array::Array;
 use arrow_array::cast::AsArray;
 
 use crate::harness::*;
+use crate::postgres::Postgres;
 use crate::readers::python;
 
 fn pyiceberg_read(ws: &Workspace, table: &str, column: &str) -> serde_json::Value {

@@ -16,6 +16,7 @@ use ingot_lake::{
 };
 
 use crate::harness::*;
+use crate::postgres::Postgres;
 use crate::readers::{At, Engine, read_rows};
 
 const DAY_US: i64 = 86_400_000_000;

@@ -10,5 +10,6 @@ mod interop;
 mod lake;
 mod lineage;
 mod poison;
+mod postgres;
 mod readers;
 mod transforms;
