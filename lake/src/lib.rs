@@ -17,6 +17,7 @@ mod overwrite;
 mod pinned;
 mod read;
 mod schema;
+mod state;
 mod travel;
 mod write;
 
@@ -24,7 +25,9 @@ pub use catalog::{CatalogConfig, Lake, parse_ident};
 pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, SnapshotChange};
 pub use error::LakeError;
 pub use failpoint::failpoint;
-pub use incremental::{AddedFiles, files_added_between, files_added_since};
+pub use incremental::{
+    AddedFiles, Rewritten, RowChanges, files_added_between, files_added_since, read_changes,
+};
 pub use maintain::{
     CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, ExpireOptions, ExpireReport, OrphanOptions,
     OrphanReport, read_files, read_files_at,
@@ -33,6 +36,10 @@ pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_comm
 pub use overwrite::{Overwrite, Replaced, partition_paths};
 pub use read::{SnapshotInfo, TableSize, list_snapshots, read_table, table_arrow_schema, table_size};
 pub use schema::{TableSpec, TableStatus};
+pub use state::{
+    CARRIED_KEYS, SOURCE_SNAPSHOTS_PROPERTY, TableState, WATERMARK_PROPERTY, ancestry_complete,
+    source_history,
+};
 pub use travel::{AsOf, snapshot_as_of};
 pub use write::{DataFiles, target_file_size, write_data_files, write_data_files_sized};
 

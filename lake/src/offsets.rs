@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use iceberg::table::Table;
 use serde::{Deserialize, Serialize};
 
-use crate::LakeError;
+use crate::{LakeError, TableState};
 
 /// Summary property holding the cumulative [`SourceOffsets`] as JSON.
 pub const OFFSETS_PROPERTY: &str = "ingot.source-offsets";
@@ -14,29 +14,15 @@ pub const OFFSETS_PROPERTY: &str = "ingot.source-offsets";
 pub const COMMIT_ID_PROPERTY: &str = "ingot.commit-id";
 
 /// For each topic and partition, the next offset the table does not hold yet. Every commit
-/// carries the whole map (its parent's merged with its own progress), so the current
-/// snapshot alone answers "where do I resume".
+/// carries the whole map (its parent's merged with its own progress).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceOffsets(pub BTreeMap<String, BTreeMap<i32, i64>>);
 
 impl SourceOffsets {
-    /// The offsets the table records: those of the newest snapshot in the current one's
-    /// ancestry that carries them (empty for a new table). Another engine's commit on top
-    /// of ingot's (a PyIceberg append, Trino's optimize) carries no ingot keys, and must not
-    /// hide what the table holds.
+    /// The offsets the table records (see [`TableState`]: the newest in the current
+    /// snapshot's ancestry, so another engine's commit on top does not hide them).
     pub fn of_table(table: &Table) -> Result<Self, LakeError> {
-        let metadata = table.metadata();
-        let mut next = metadata.current_snapshot();
-        while let Some(snapshot) = next {
-            if let Some(json) = snapshot.summary().additional_properties.get(OFFSETS_PROPERTY) {
-                return serde_json::from_str(json).map_err(|e| LakeError::Summary {
-                    table: table.identifier().to_string(),
-                    problem: format!("{OFFSETS_PROPERTY} is not valid: {e}"),
-                });
-            }
-            next = snapshot.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id));
-        }
-        Ok(Self::default())
+        Ok(TableState::of_table(table)?.offsets)
     }
 
     /// Next offset the table lacks for a partition, if it holds any of it.

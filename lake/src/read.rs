@@ -86,3 +86,25 @@ pub fn table_arrow_schema(table: &Table) -> Result<arrow_schema::Schema, LakeErr
     iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
         .map_err(LakeError::iceberg(format!("schema of {}", table.identifier())))
 }
+
+/// `batch` with exactly `schema`'s fields, matched by name: a column the batch lacks (added
+/// to the table later) is null, one of another type (promoted since) is cast.
+pub(crate) fn to_schema(
+    batch: &RecordBatch,
+    schema: &arrow_schema::SchemaRef,
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| match batch.column_by_name(field.name()) {
+            None => Ok(arrow_array::new_null_array(field.data_type(), batch.num_rows())),
+            Some(c) if c.data_type() == field.data_type() => Ok(c.clone()),
+            Some(c) => arrow_cast::cast(c, field.data_type()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+}

@@ -123,8 +123,9 @@ impl Lake {
         &self,
         table: &Table,
         files: DataFiles,
-        summary: HashMap<String, String>,
+        mut summary: HashMap<String, String>,
     ) -> Result<Table, LakeError> {
+        crate::state::carry_forward(table.metadata(), &mut summary);
         let tx = Transaction::new(table);
         let action = tx
             .fast_append()

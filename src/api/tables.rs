@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ingot_lake::TableState;
 use ingot_lake::{Table, list_snapshots, parse_ident, table_size};
-use ingot_transforms::Progress;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiState};
@@ -13,7 +13,7 @@ use super::{ApiError, ApiState};
 /// One table as `/v1/tables` and `/metrics` show it.
 pub(super) fn describe(table: &Table) -> Value {
     let size = table_size(table);
-    let watermark = Progress::of(Some(table)).watermark_us;
+    let watermark = TableState::of_table(table).ok().and_then(|s| s.watermark_us);
     json!({
         "name": table.identifier().to_string(),
         "rows": size.rows,

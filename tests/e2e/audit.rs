@@ -88,7 +88,7 @@ async fn backfill_changes_exactly_the_windows_whose_silver_changed() {
 }
 
 /// gold.revenue_hourly equals an aggregation of silver as it is now.
-async fn assert_consistent_gold_only(ws: &Workspace) {
+pub(crate) async fn assert_consistent_gold_only(ws: &Workspace) {
     let lake = Lake::open(&ws.catalog()).await.unwrap();
     let expected = query(
         &lake,

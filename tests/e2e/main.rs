@@ -12,4 +12,5 @@ mod lineage;
 mod poison;
 mod postgres;
 mod readers;
+mod shared;
 mod transforms;

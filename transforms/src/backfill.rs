@@ -3,7 +3,7 @@
 //! whose values did not change are reported as such; when none changed nothing is committed,
 //! so running the same backfill twice changes nothing.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use ingot_lake::{Lake, OnConflict, Overwrite, Replaced, find_commit, parse_ident
 use crate::config::Kind;
 use crate::gold::{DAY_US, day_partition, recompute_days};
 use crate::lake_session::{lake_session, pinned};
-use crate::progress::Progress;
+use crate::progress::run_id;
 use crate::rows::{conform, timestamp_literal};
 use crate::{TransformConfig, TransformError};
 
@@ -124,24 +124,31 @@ pub async fn backfill(
     if changed == 0 {
         return Ok(report);
     }
-    let commit_id = format!("backfill-{}-{first}-{last}-{silver_snapshot}", config.table);
+    // The work is these days recomputed from this silver snapshot over this gold snapshot: a
+    // retry of it finds its commit, a backfill after another edit of gold is new work.
+    let days_range = BTreeMap::from([(format!("{first}..={last}"), silver_snapshot)]);
+    let commit_id = run_id(
+        &config.table,
+        "backfill",
+        &BTreeMap::new(),
+        &days_range,
+        gold.metadata().current_snapshot_id(),
+    );
     if let Some(id) = find_commit(&gold, &commit_id) {
         report.snapshot_id = Some(id);
         return Ok(report);
     }
-    // The incremental runs' progress stays as it was: they resume where they left off.
-    let mut properties: BTreeMap<String, String> =
-        Progress::of(Some(&gold)).properties().into_iter().collect();
-    properties.insert(
-        "ingot.backfill".into(),
+    // The incremental runs' progress is carried as it was: they resume where they left off.
+    let properties = HashMap::from([(
+        "ingot.backfill".to_string(),
         format!("{from} .. {to} from {} snapshot {silver_snapshot}", config.input),
-    );
+    )]);
     let request = Overwrite {
         replaced: Replaced::PartitionsWritten {
             also: days.iter().map(|d| day_partition(&config.window_column, *d)).collect::<HashSet<_>>(),
         },
         commit_id,
-        properties: properties.into_iter().collect(),
+        properties,
         on_conflict: OnConflict::Fail,
     };
     report.snapshot_id = Some(lake.overwrite(&gold, &new_rows, &request).await?.snapshot_id);

@@ -9,12 +9,12 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::prelude::{Expr, SessionContext, col, lit};
 use ingot_lake::{
-    Lake, OnConflict, Overwrite, Replaced, Table, TableSpec, failpoint, find_commit, read_files,
+    Lake, OnConflict, Overwrite, Replaced, Table, TableSpec, TableState, failpoint, find_commit,
     table_arrow_schema,
 };
 
 use crate::lake_session::{collect, pinned, replace_table};
-use crate::progress::{Pending, Progress, run_id};
+use crate::progress::{Pending, run_id, state_of};
 use crate::rows::{conform, event_micros, iceberg_ready, timestamp_literal};
 use crate::{TransformConfig, TransformError, TransformReport};
 
@@ -28,10 +28,12 @@ pub(crate) async fn run_gold(
     pending: Pending,
 ) -> Result<TransformReport, TransformError> {
     let mut report = TransformReport::new(&config.table);
-    let Pending { ident, input, from, to, up_to, added, .. } = pending;
+    let base = pending.base();
+    let Pending { ident, input, target: pending_target, from, to, up_to, changes, .. } = pending;
+    report.input_rows = changes.added_rows();
     let mut days = BTreeSet::new();
-    for batch in read_files(&input, &added.paths).await? {
-        report.input_rows += batch.num_rows() as u64;
+    // Days of rows added and of rows another engine removed or changed in silver.
+    for batch in changes.added.iter().chain(&changes.removed) {
         days.extend(
             event_micros(&batch, &config.event_time)?.into_iter().flatten().map(|t| t.div_euclid(DAY_US)),
         );
@@ -42,20 +44,26 @@ pub(crate) async fn run_gold(
     report.windows_days = days.len() as u64;
 
     let output = recompute_days(ctx, config, sql, &input, up_to, &days).await?;
-    let Some(schema) = output.first().map(|b| b.schema()) else {
-        return Err(TransformError::Sql(format!(
-            "transform {}: the SQL returned no rows for days with rows",
-            config.table
-        )));
+    let table = match (output.first(), pending_target) {
+        (Some(batch), _) => {
+            let spec = TableSpec {
+                ident: ident.clone(),
+                schema: batch.schema().as_ref().clone(),
+                partition_day: Some(config.window_column.clone()),
+            };
+            lake.ensure_table(&spec).await?.0
+        }
+        // Every row of these days is gone from silver (another engine deleted them): their
+        // windows are emptied.
+        (None, Some(target)) => target,
+        (None, None) => {
+            return Err(TransformError::Sql(format!(
+                "transform {}: the SQL returned no rows for days with rows",
+                config.table
+            )));
+        }
     };
-
-    let spec = TableSpec {
-        ident: ident.clone(),
-        schema: schema.as_ref().clone(),
-        partition_day: Some(config.window_column.clone()),
-    };
-    let (table, _) = lake.ensure_table(&spec).await?;
-    let commit_id = run_id(&config.table, "gold", &from, &to);
+    let commit_id = run_id(&config.table, "gold", &from, &to, base);
     if let Some(snapshot) = find_commit(&table, &commit_id) {
         report.snapshot_id = Some(snapshot);
         return Ok(report);
@@ -65,12 +73,12 @@ pub(crate) async fn run_gold(
         output.iter().map(|b| conform(b, &table_schema, &|_, _| None)).collect::<Result<Vec<_>, _>>()?;
     report.written_rows = rows.iter().map(|b| b.num_rows() as u64).sum();
     let also: HashSet<String> = days.iter().map(|d| day_partition(&config.window_column, *d)).collect();
-    let silver_progress = Progress::of(Some(&input));
-    let next = Progress { sources: to, watermark_us: silver_progress.watermark_us };
+    let next =
+        TableState { sources: to, watermark_us: state_of(Some(&input))?.watermark_us, ..Default::default() };
     let request = Overwrite {
         replaced: Replaced::PartitionsWritten { also },
         commit_id,
-        properties: next.properties().into_iter().collect(),
+        properties: next.progress_properties().into_iter().collect(),
         on_conflict: OnConflict::Fail,
     };
     report.snapshot_id = Some(lake.overwrite(&table, &rows, &request).await?.snapshot_id);

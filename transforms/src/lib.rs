@@ -21,7 +21,7 @@ pub use config::{Kind, ScheduleConfig, TransformConfig};
 pub use error::TransformError;
 pub use lake_session::{collect, lake_session, memory_table, replace_table};
 pub use lineage::{ParentRun, RunLineage, job_name};
-pub use progress::{Progress, SOURCE_SNAPSHOTS_PROPERTY, WATERMARK_PROPERTY};
+pub use progress::QUARANTINED_FOR_PROPERTY;
 pub use replay::{ReplayReport, WindowDiff, replay};
 pub use run::{RunContext, TransformReport, column_lineage_of, run_transforms};
 pub use silver::RULE_COLUMN;

@@ -1,58 +1,45 @@
-//! What a silver or gold snapshot records about its inputs, so the next run knows where to
-//! start and a re-run of the same range is recognised.
+//! Where a silver or gold run starts and ends: the input snapshot its target recorded (see
+//! [`TableState`]), the input's current one, and the rows that changed in between. Commit ids
+//! name that work, so a crashed run re-run over the same range finds what it committed.
 
 use std::collections::BTreeMap;
 
-use ingot_lake::{AddedFiles, Lake, Table, TableIdent, files_added_since, parse_ident};
-
-use crate::{TransformConfig, TransformError};
+use iceberg::spec::Operation;
+use ingot_lake::{
+    Lake, RowChanges, SnapshotChange, Table, TableIdent, TableState, files_added_between, find_commit,
+    parse_ident, read_changes,
+};
 use sha2::{Digest, Sha256};
 
-/// Summary property: `{"<input table>": <snapshot id read up to>}`.
-pub const SOURCE_SNAPSHOTS_PROPERTY: &str = "ingot.source-snapshots";
-/// Summary property: event time (µs since the epoch) behind which windows are final.
-pub const WATERMARK_PROPERTY: &str = "ingot.watermark-us";
+use crate::config::Kind;
+use crate::{TransformConfig, TransformError};
 
-/// What the table's current snapshot says it has read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub sources: BTreeMap<String, i64>,
-    pub watermark_us: Option<i64>,
+/// Summary property of a quarantine snapshot written by a silver run: which run, over which
+/// input range (`{"table":…, "from":{…}, "to":{…}}`). A re-run after a crash between the
+/// quarantine commit and the silver commit narrows itself to that range, so nothing is
+/// quarantined twice even when the input moved on meanwhile.
+pub const QUARANTINED_FOR_PROPERTY: &str = "ingot.quarantined-for";
+
+/// The state of an optional table (empty when it does not exist yet).
+pub(crate) fn state_of(table: Option<&Table>) -> Result<TableState, TransformError> {
+    Ok(table.map(TableState::of_table).transpose()?.unwrap_or_default())
 }
 
-impl Progress {
-    pub fn of(table: Option<&Table>) -> Progress {
-        let Some(snapshot) = table.and_then(|t| t.metadata().current_snapshot()) else {
-            return Progress::default();
-        };
-        let props = &snapshot.summary().additional_properties;
-        Progress {
-            sources: props
-                .get(SOURCE_SNAPSHOTS_PROPERTY)
-                .and_then(|json| serde_json::from_str(json).ok())
-                .unwrap_or_default(),
-            watermark_us: props.get(WATERMARK_PROPERTY).and_then(|v| v.parse().ok()),
-        }
-    }
-
-    /// Summary properties recording this progress.
-    pub fn properties(&self) -> Vec<(String, String)> {
-        let mut props = vec![(
-            SOURCE_SNAPSHOTS_PROPERTY.to_string(),
-            serde_json::to_string(&self.sources).expect("serializes"),
-        )];
-        if let Some(w) = self.watermark_us {
-            props.push((WATERMARK_PROPERTY.to_string(), w.to_string()));
-        }
-        props
-    }
-}
-
-/// Deterministic id of a run over an input range: a crashed run re-run over the same range
-/// gets the same id and finds what it already committed.
-pub fn run_id(table: &str, step: &str, from: &BTreeMap<String, i64>, to: &BTreeMap<String, i64>) -> String {
+/// Deterministic id of one run's commit to one table: the target, the step, the input range
+/// and the target snapshot the run built on. Two attempts of the same work get the same id;
+/// different work (another range, or the same range over a target someone changed) another.
+pub fn run_id(
+    table: &str,
+    step: &str,
+    from: &BTreeMap<String, i64>,
+    to: &BTreeMap<String, i64>,
+    base: Option<i64>,
+) -> String {
     let mut hash = Sha256::new();
-    for part in [table, step, &serde_json::to_string(from).unwrap(), &serde_json::to_string(to).unwrap()] {
+    let base = base.map(|b| b.to_string()).unwrap_or_default();
+    for part in
+        [table, step, &serde_json::to_string(from).unwrap(), &serde_json::to_string(to).unwrap(), &base]
+    {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -60,22 +47,32 @@ pub fn run_id(table: &str, step: &str, from: &BTreeMap<String, i64>, to: &BTreeM
 }
 
 /// The input range one run covers: from the snapshot the target recorded to the input's
-/// current one, and the files added in between.
+/// current one, and the rows that changed in between.
 pub(crate) struct Pending {
     pub ident: TableIdent,
     pub input: Table,
     pub target: Option<Table>,
-    pub progress: Progress,
+    pub state: TableState,
     pub from: BTreeMap<String, i64>,
     pub to: BTreeMap<String, i64>,
     pub up_to: i64,
-    pub added: AddedFiles,
+    pub changes: RowChanges,
 }
 
 impl Pending {
-    /// What `config`'s target has not read of its input yet; `None` when it is up to date,
-    /// the input does not exist yet, or only compactions happened since (no new rows).
-    pub async fn find(lake: &Lake, config: &TransformConfig) -> Result<Option<Pending>, TransformError> {
+    /// The target's snapshot the run builds on.
+    pub fn base(&self) -> Option<i64> {
+        self.target.as_ref().and_then(|t| t.metadata().current_snapshot_id())
+    }
+
+    /// What `config`'s target has not read of its input yet; `None` when it is up to date or
+    /// the input does not exist yet. A range whose only changes kept every row (another
+    /// engine's rewrite of the same rows) is recorded as read and gives `None` too.
+    pub async fn find(
+        lake: &Lake,
+        config: &TransformConfig,
+        quarantine: &TableIdent,
+    ) -> Result<Option<Pending>, TransformError> {
         let input_ident = parse_ident(&config.input)?;
         if !lake.exists(&input_ident).await? {
             return Ok(None);
@@ -83,25 +80,104 @@ impl Pending {
         let input = lake.load(&input_ident).await?;
         let ident = parse_ident(&config.table)?;
         let target = if lake.exists(&ident).await? { Some(lake.load(&ident).await?) } else { None };
-        let progress = Progress::of(target.as_ref());
-        let from = progress.sources.get(&config.input).copied();
-        let added = files_added_since(&input, from).await?;
-        let Some(up_to) = added.up_to.filter(|u| Some(*u) != from) else {
+        let state = state_of(target.as_ref())?;
+        let from = state.sources.get(&config.input).copied();
+        let Some(mut up_to) = input.metadata().current_snapshot_id().filter(|u| Some(*u) != from) else {
             return Ok(None);
         };
-        if added.paths.is_empty() {
-            // Only compactions since: the next run walks past them again, cheaply.
+        let from_map: BTreeMap<String, i64> = from.map(|f| (config.input.clone(), f)).into_iter().collect();
+        if config.kind == Kind::Silver
+            && let Some(earlier) =
+                unfinished_quarantine(lake, quarantine, &config.table, target.as_ref(), &from_map).await?
+            && input.metadata().snapshot_by_id(earlier).is_some()
+        {
+            tracing::info!(table = %config.table, up_to = earlier, "finishing a run whose quarantine commit landed before a crash");
+            up_to = earlier;
+        }
+        let added = files_added_between(&input, from, up_to).await?;
+        if added.is_empty() {
+            // Only rewrites of rows already read (compactions): the next run walks past them
+            // again, reading manifests only.
             return Ok(None);
         }
-        Ok(Some(Pending {
+        if !added.complete {
+            tracing::warn!(table = %config.table, input = %config.input, "the snapshot last read is no longer in the input's history (expired?): reading every row; keys already held are dropped");
+        }
+        let changes = read_changes(&input, &added).await?;
+        let pending = Pending {
             ident,
             input,
             target,
-            from: from.map(|f| (config.input.clone(), f)).into_iter().collect(),
+            state,
+            from: from_map,
             to: BTreeMap::from([(config.input.clone(), up_to)]),
-            progress,
             up_to,
-            added,
-        }))
+            changes,
+        };
+        let unchanged = match config.kind {
+            Kind::Silver => pending.changes.added_rows() == 0,
+            Kind::Gold => pending.changes.added_rows() == 0 && pending.changes.removed_rows() == 0,
+        };
+        if unchanged {
+            pending.record_read(lake, config).await?;
+            return Ok(None);
+        }
+        Ok(Some(pending))
     }
+
+    /// Commits a snapshot that only records the input range as read (a rewrite of rows the
+    /// target already has), so later runs do not compare the same files again.
+    async fn record_read(&self, lake: &Lake, config: &TransformConfig) -> Result<(), TransformError> {
+        let Some(target) = &self.target else { return Ok(()) };
+        let id = run_id(&config.table, "read", &self.from, &self.to, self.base());
+        if find_commit(target, &id).is_some() {
+            return Ok(());
+        }
+        let next = TableState { sources: self.to.clone(), ..Default::default() };
+        let mut change = SnapshotChange::new(Operation::Append, id);
+        change.properties.extend(next.progress_properties());
+        change.on_conflict = ingot_lake::OnConflict::Fail;
+        lake.commit_change(target, &change).await?;
+        tracing::info!(table = %config.table, "input rewritten without new rows; recorded as read");
+        Ok(())
+    }
+}
+
+/// The input snapshot a crashed silver run had quarantined up to, if its quarantine commit
+/// landed and its silver commit did not: a quarantine snapshot newer than the target's
+/// current one recording a run of this table from the same place.
+async fn unfinished_quarantine(
+    lake: &Lake,
+    quarantine: &TableIdent,
+    table: &str,
+    target: Option<&Table>,
+    from: &BTreeMap<String, i64>,
+) -> Result<Option<i64>, TransformError> {
+    if !lake.exists(quarantine).await? {
+        return Ok(None);
+    }
+    let quarantine = lake.load(quarantine).await?;
+    let since_ms =
+        target.and_then(|t| t.metadata().current_snapshot()).map_or(i64::MIN, |s| s.timestamp_ms());
+    let metadata = quarantine.metadata();
+    let mut cursor = metadata.current_snapshot();
+    while let Some(snapshot) = cursor.filter(|s| s.timestamp_ms() >= since_ms) {
+        if let Some(json) = snapshot.summary().additional_properties.get(QUARANTINED_FOR_PROPERTY)
+            && let Ok(run) = serde_json::from_str::<QuarantinedFor>(json)
+            && run.table == table
+            && &run.from == from
+        {
+            return Ok(run.to.values().next().copied());
+        }
+        cursor = snapshot.parent_snapshot_id().and_then(|p| metadata.snapshot_by_id(p));
+    }
+    Ok(None)
+}
+
+/// The value of [`QUARANTINED_FOR_PROPERTY`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct QuarantinedFor {
+    pub table: String,
+    pub from: BTreeMap<String, i64>,
+    pub to: BTreeMap<String, i64>,
 }

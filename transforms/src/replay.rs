@@ -3,19 +3,17 @@
 //! went (same SQL, same dedup, same watermarks), then gold — and compare with what gold said
 //! at T. Nothing live is written.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use ingot_lake::{
-    AsOf, Lake, Table, files_added_between, parse_ident, read_files_at, read_table, snapshot_as_of,
-    table_arrow_schema,
+    AsOf, Lake, TableState, ancestry_complete, files_added_between, parse_ident, read_changes, read_table,
+    snapshot_as_of, source_history, table_arrow_schema,
 };
 
 use crate::backfill::cells;
 use crate::lake_session::{collect, lake_session, memory_table, replace_table};
-use crate::progress::SOURCE_SNAPSHOTS_PROPERTY;
 use crate::rows::{conform, iceberg_ready};
 use crate::silver::{Held, silver_step};
 use crate::{TransformConfig, TransformError};
@@ -34,6 +32,8 @@ pub struct ReplayReport {
     pub gold_snapshot: i64,
     pub silver_snapshot: i64,
     pub silver_runs: usize,
+    /// The silver snapshot replay started from when silver's older history was expired.
+    pub checkpoint: Option<i64>,
     pub equal: usize,
     pub different: Vec<WindowDiff>,
     /// The recomputed rows, in the gold table's schema (for `--write-to`).
@@ -54,6 +54,12 @@ impl std::fmt::Display for ReplayReport {
             "replay of {} (gold snapshot {}, silver snapshot {}, {} silver runs replayed from bronze)",
             self.table, self.gold_snapshot, self.silver_snapshot, self.silver_runs
         )?;
+        if let Some(checkpoint) = self.checkpoint {
+            writeln!(
+                f,
+                "  (silver's history before snapshot {checkpoint} is expired: replayed from silver as of it)"
+            )?;
+        }
         writeln!(f, "  windows equal:     {}", self.equal)?;
         let only = |gold: bool| {
             self.different
@@ -91,21 +97,39 @@ pub async fn replay(
     let gold_snapshot = snapshot_as_of(&gold_table, as_of)?;
     let silver_table = lake.load(&parse_ident(&silver.table)?).await?;
     let bronze = lake.load(&parse_ident(&silver.input)?).await?;
-    let silver_snapshot = recorded_source(&gold_table, gold_snapshot, &gold.input).ok_or_else(|| {
+    let recorded = TableState::at(&gold_table, Some(gold_snapshot))?.sources.get(&gold.input).copied();
+    let silver_snapshot = recorded.ok_or_else(|| {
         TransformError::Sql(format!(
             "{} snapshot {gold_snapshot} records no {} snapshot",
             gold.table, gold.input
         ))
     })?;
 
-    // Silver's runs up to the snapshot gold had read, oldest first: (bronze read up to).
-    let runs = silver_runs(&silver_table, silver_snapshot, &silver.input);
+    // Silver's runs up to the snapshot gold had read, oldest first: (silver, bronze read up to).
+    let history = source_history(&silver_table, silver_snapshot, &silver.input);
     let ctx = lake_session(lake).await?;
     let bronze_schema: SchemaRef = Arc::new(table_arrow_schema(&bronze)?);
+    let silver_schema: SchemaRef = Arc::new(table_arrow_schema(&silver_table)?);
+    let in_silver_schema = |rows: Vec<RecordBatch>| -> Result<Vec<RecordBatch>, TransformError> {
+        rows.iter().map(|b| conform(b, &silver_schema, &|_, _| None)).collect()
+    };
     let (mut replayed, mut watermark, mut previous) = (Vec::<RecordBatch>::new(), None, None);
-    for &up_to in &runs {
+    let mut runs = &history[..];
+    let mut checkpoint = None;
+    if !ancestry_complete(&silver_table, silver_snapshot)
+        && let Some(&(silver_at, bronze_at)) = history.first()
+    {
+        // Silver's history before this run was expired (the audit horizon): start from silver
+        // as that run left it, and replay every run since.
+        replayed = in_silver_schema(read_table(&silver_table, Some(silver_at)).await?)?;
+        watermark = TableState::at(&silver_table, Some(silver_at))?.watermark_us;
+        previous = Some(bronze_at);
+        runs = &history[1..];
+        checkpoint = Some(silver_at);
+    }
+    for &(_, up_to) in runs {
         let added = files_added_between(&bronze, previous, up_to).await?;
-        let new_rows = read_files_at(&bronze, Some(up_to), &added.paths).await?;
+        let new_rows = read_changes(&bronze, &added).await?.added;
         let step = silver_step(
             &ctx,
             silver,
@@ -116,17 +140,13 @@ pub async fn replay(
             Held::Rows(&replayed),
         )
         .await?;
-        replayed.extend(step.accepted);
+        replayed.extend(in_silver_schema(step.accepted)?);
         watermark = step.watermark;
         previous = Some(up_to);
     }
 
     // Gold over the replayed silver.
-    let silver_schema: SchemaRef = match replayed.first() {
-        Some(b) => b.schema(),
-        None => Arc::new(table_arrow_schema(&silver_table)?),
-    };
-    replace_table(&ctx, &gold.input, memory_table(silver_schema, replayed)?)?;
+    replace_table(&ctx, &gold.input, memory_table(silver_schema.clone(), replayed)?)?;
     let (_, output) = collect(&ctx, gold_sql).await?;
     let gold_schema: SchemaRef = Arc::new(table_arrow_schema(&gold_table)?);
     let rows = iceberg_ready(output)?
@@ -142,6 +162,7 @@ pub async fn replay(
         gold_snapshot,
         silver_snapshot,
         silver_runs: runs.len(),
+        checkpoint,
         rows,
         schema: Some(gold_schema),
         ..Default::default()
@@ -158,33 +179,4 @@ pub async fn replay(
         }
     }
     Ok(report)
-}
-
-/// The snapshot of `input` that `table`'s snapshot `snapshot` records having read.
-fn recorded_source(table: &Table, snapshot: i64, input: &str) -> Option<i64> {
-    let props = &table.metadata().snapshot_by_id(snapshot)?.summary().additional_properties;
-    let sources: BTreeMap<String, i64> = serde_json::from_str(props.get(SOURCE_SNAPSHOTS_PROPERTY)?).ok()?;
-    sources.get(input).copied()
-}
-
-/// The input snapshots silver's runs read up to, oldest first, following the ancestry of
-/// `up_to` (snapshots that did not move the recorded input — compactions, corrections — are
-/// not runs).
-fn silver_runs(silver: &Table, up_to: i64, input: &str) -> Vec<i64> {
-    let metadata = silver.metadata();
-    let mut chain = Vec::new();
-    let mut cursor = metadata.snapshot_by_id(up_to).cloned();
-    while let Some(snapshot) = cursor {
-        chain.push(snapshot.snapshot_id());
-        cursor = snapshot.parent_snapshot_id().and_then(|p| metadata.snapshot_by_id(p).cloned());
-    }
-    chain.reverse();
-    let mut runs: Vec<i64> = Vec::new();
-    for id in chain {
-        let Some(source) = recorded_source(silver, id, input) else { continue };
-        if runs.last() != Some(&source) {
-            runs.push(source);
-        }
-    }
-    runs
 }

@@ -101,7 +101,7 @@ pub async fn run_transforms(
         for config in transforms.iter().filter(|t| t.kind == kind && only.is_none_or(|o| o == t.table)) {
             let sql = config.read_sql()?;
             let started = Instant::now();
-            let Some(pending) = Pending::find(lake, config).await? else {
+            let Some(pending) = Pending::find(lake, config, quarantine).await? else {
                 reports.push(TransformReport::new(&config.table));
                 continue;
             };

@@ -12,12 +12,12 @@ use arrow_schema::{DataType, SchemaRef, TimeUnit};
 use datafusion::prelude::col;
 use iceberg::spec::Operation;
 use ingot_lake::{
-    Lake, OnConflict, SnapshotChange, Table, TableIdent, TableSpec, failpoint, find_commit, read_files,
+    Lake, OnConflict, SnapshotChange, Table, TableIdent, TableSpec, TableState, failpoint, find_commit,
     table_arrow_schema, write_data_files,
 };
 
 use crate::lake_session::{collect, memory_table, pinned, replace_table};
-use crate::progress::{Pending, Progress, run_id};
+use crate::progress::{Pending, QUARANTINED_FOR_PROPERTY, QuarantinedFor, run_id};
 use crate::rows::{conform, event_micros, filter, iceberg_ready, text_column, timestamp_literal};
 use crate::{TransformConfig, TransformError, TransformReport};
 
@@ -68,8 +68,9 @@ pub(crate) async fn run_silver(
     pending: Pending,
 ) -> Result<TransformReport, TransformError> {
     let mut report = TransformReport::new(&config.table);
-    let Pending { ident, input, target, progress, from, to, up_to: _, added } = pending;
-    let new_rows = read_files(&input, &added.paths).await?;
+    let base = pending.base();
+    let Pending { ident, input, target, state, from, to, changes, .. } = pending;
+    let new_rows = changes.added;
     report.input_rows = new_rows.iter().map(|b| b.num_rows() as u64).sum();
 
     let input_schema: SchemaRef = Arc::new(table_arrow_schema(&input)?);
@@ -79,7 +80,7 @@ pub(crate) async fn run_silver(
         sql,
         input_schema,
         new_rows,
-        progress.watermark_us,
+        state.watermark_us,
         Held::Table(target.as_ref()),
     )
     .await?;
@@ -88,8 +89,9 @@ pub(crate) async fn run_silver(
         (step.late, step.rule_violations, step.duplicates);
 
     if !rejected.is_empty() {
-        let id = run_id(&config.table, "quarantine", &from, &to);
-        write_quarantine(lake, quarantine, &config.table, rejected, &id).await?;
+        let id = run_id(&config.table, "quarantine", &from, &to, base);
+        let run = QuarantinedFor { table: config.table.clone(), from: from.clone(), to: to.clone() };
+        write_quarantine(lake, quarantine, rejected, &id, &run).await?;
     }
     failpoint("after-silver-quarantine-commit");
 
@@ -107,10 +109,11 @@ pub(crate) async fn run_silver(
         accepted.iter().map(|b| conform(b, &table_schema, &|_, _| None)).collect::<Result<_, _>>()?;
     let files = write_data_files(&table, &rows).await?;
     report.written_rows = files.rows;
-    let next = Progress { sources: to.clone(), watermark_us: watermark };
-    let mut change = SnapshotChange::new(Operation::Append, run_id(&config.table, "silver", &from, &to));
+    let next = TableState { sources: to.clone(), watermark_us: watermark, ..Default::default() };
+    let mut change =
+        SnapshotChange::new(Operation::Append, run_id(&config.table, "silver", &from, &to, base));
     change.add = files.files;
-    change.properties.extend(next.properties());
+    change.properties.extend(next.progress_properties());
     change.on_conflict = OnConflict::Fail;
     report.snapshot_id = Some(lake.commit_change(&table, &change).await?.snapshot_id);
     failpoint("after-silver-commit");
@@ -342,14 +345,15 @@ fn dedup(
 }
 
 /// Appends rejected rows to the quarantine (once per run id), keeping their Kafka columns
-/// so each points at its bronze row.
+/// so each points at its bronze row, and recording which run they come from.
 async fn write_quarantine(
     lake: &Lake,
     quarantine: &TableIdent,
-    table: &str,
     rejected: Vec<Rejected>,
     run_id: &str,
+    run: &QuarantinedFor,
 ) -> Result<(), TransformError> {
+    let table = run.table.as_str();
     if !lake.exists(quarantine).await? {
         return Err(TransformError::Sql(format!(
             "quarantine table {quarantine} does not exist yet; `ingot run` creates it"
@@ -384,6 +388,9 @@ async fn write_quarantine(
     let files = write_data_files(&target, &batches).await?;
     let mut change = SnapshotChange::new(Operation::Append, run_id);
     change.add = files.files;
+    change
+        .properties
+        .insert(QUARANTINED_FOR_PROPERTY.into(), serde_json::to_string(run).expect("serializes"));
     lake.commit_change(&target, &change).await?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{FileSelection, SnapshotChange};
 use crate::LakeError;
-use crate::offsets::OFFSETS_PROPERTY;
+use crate::state::carry_forward;
 
 /// A live data file of a snapshot, with what an EXISTING or DELETED entry must preserve.
 #[derive(Debug, Clone)]
@@ -210,14 +210,10 @@ pub(crate) async fn prepare(
     }
 
     let mut properties = change.properties.clone();
-    // Only ingest's appends consume Kafka; every other commit (compaction, rows written by
-    // transforms) carries its parent's offsets, or ingest — which reads them from the
-    // current snapshot — would start over.
-    if let Some(offsets) =
-        metadata.current_snapshot().and_then(|s| s.summary().additional_properties.get(OFFSETS_PROPERTY))
-    {
-        properties.entry(OFFSETS_PROPERTY.to_string()).or_insert_with(|| offsets.clone());
-    }
+    // Only some commits move a table's progress (ingest's appends, a transform run); every
+    // other one (compaction, expiry's rewrites, backfill) carries it, or the next reader
+    // would start over.
+    carry_forward(metadata, &mut properties);
     properties.extend(summary.build());
     properties.extend(totals.properties());
     let list_path = format!(

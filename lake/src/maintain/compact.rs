@@ -9,6 +9,7 @@ use iceberg::spec::Operation;
 use iceberg::table::Table;
 
 use crate::commit::{FileSelection, LiveFile, SnapshotChange, live_files};
+use crate::read::to_schema;
 use crate::write::target_file_size_or;
 use crate::{Lake, LakeError, table_arrow_schema, write_data_files_sized};
 
@@ -166,13 +167,11 @@ pub async fn read_files_at(
         table.reader_builder().build().read(tasks).map_err(LakeError::iceberg(context.clone()))?.stream();
     let batches: Vec<arrow_array::RecordBatch> =
         stream.try_collect().await.map_err(LakeError::iceberg(context.clone()))?;
-    // The writer wants the table's schema exactly (field ids in the metadata).
+    // The writer wants the table's schema exactly (field ids in the metadata); a file of an
+    // older schema is read in the snapshot's schema and brought to the current one.
     let schema = std::sync::Arc::new(table_arrow_schema(table)?);
     batches
-        .into_iter()
-        .map(|b| {
-            arrow_array::RecordBatch::try_new(schema.clone(), b.columns().to_vec())
-                .map_err(|e| LakeError::Unsupported(format!("{context}: {e}")))
-        })
+        .iter()
+        .map(|b| to_schema(b, &schema).map_err(|e| LakeError::Unsupported(format!("{context}: {e}"))))
         .collect()
 }

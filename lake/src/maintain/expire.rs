@@ -2,14 +2,17 @@
 //! few and the current one), then delete the files only they referenced. The retention age
 //! is the audit horizon: time travel cannot reach an expired snapshot.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use iceberg::spec::SnapshotRef;
 use iceberg::table::Table;
 
 use super::reachable::files_of;
-use crate::{Lake, LakeError};
+use iceberg::TableIdent;
+
+use crate::state::state_snapshots;
+use crate::{Lake, LakeError, SOURCE_SNAPSHOTS_PROPERTY, parse_ident};
 
 #[derive(Debug, Clone)]
 pub struct ExpireOptions {
@@ -42,8 +45,9 @@ impl Lake {
         options: &ExpireOptions,
     ) -> Result<ExpireReport, LakeError> {
         let mut table = table.clone();
+        let read_from = self.snapshots_read_downstream(table.identifier()).await?;
         for attempt in 1..=crate::COMMIT_ATTEMPTS {
-            let (expired, kept) = split(&table, options);
+            let (expired, kept) = split(&table, options, &read_from);
             if expired.is_empty() {
                 return Ok(ExpireReport { kept_snapshots: kept.len(), ..Default::default() });
             }
@@ -105,13 +109,21 @@ impl Lake {
 }
 
 /// (expired, kept): a snapshot is kept when it is young enough, among the newest
-/// `retain_last`, or named by a branch or tag (the current snapshot is `main`'s).
-fn split(table: &Table, options: &ExpireOptions) -> (Vec<SnapshotRef>, Vec<SnapshotRef>) {
+/// `retain_last`, named by a branch or tag (the current snapshot is `main`'s), one a
+/// downstream table records as read, or one the table's own state is read from.
+fn split(
+    table: &Table,
+    options: &ExpireOptions,
+    read_from: &HashSet<i64>,
+) -> (Vec<SnapshotRef>, Vec<SnapshotRef>) {
     let metadata = table.metadata();
     let cutoff = chrono::Utc::now().timestamp_millis() - options.older_than.as_millis() as i64;
     let mut snapshots: Vec<SnapshotRef> = metadata.snapshots().cloned().collect();
     snapshots.sort_by_key(|s| std::cmp::Reverse((s.timestamp_ms(), s.sequence_number())));
-    let referenced = referenced_snapshots(table);
+    let mut referenced = referenced_snapshots(table);
+    referenced.extend(read_from);
+    // The snapshots the table's own state is read from (a foreign snapshot on top carries none).
+    referenced.extend(state_snapshots(metadata));
     let (mut expired, mut kept) = (Vec::new(), Vec::new());
     for (i, snapshot) in snapshots.into_iter().enumerate() {
         if i >= options.retain_last
@@ -124,6 +136,34 @@ fn split(table: &Table, options: &ExpireOptions) -> (Vec<SnapshotRef>, Vec<Snaps
         }
     }
     (expired, kept)
+}
+
+impl Lake {
+    /// Snapshots of `input` that a snapshot of another table in the catalog records as read
+    /// up to: its next run starts there, and replay walks back through them.
+    async fn snapshots_read_downstream(&self, input: &TableIdent) -> Result<HashSet<i64>, LakeError> {
+        let mut ids = HashSet::new();
+        for ident in self.list_tables().await? {
+            if &ident == input {
+                continue;
+            }
+            let table = self.load(&ident).await?;
+            for snapshot in table.metadata().snapshots() {
+                let Some(json) = snapshot.summary().additional_properties.get(SOURCE_SNAPSHOTS_PROPERTY)
+                else {
+                    continue;
+                };
+                let Ok(sources) = serde_json::from_str::<BTreeMap<String, i64>>(json) else { continue };
+                ids.extend(
+                    sources
+                        .iter()
+                        .filter(|(name, _)| parse_ident(name).ok().as_ref() == Some(input))
+                        .map(|(_, id)| *id),
+                );
+            }
+        }
+        Ok(ids)
+    }
 }
 
 /// Snapshot ids named by any branch or tag. iceberg-rust keeps `refs` private, so they are
