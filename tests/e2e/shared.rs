@@ -244,3 +244,71 @@ async fn gold_shared_with_another_engine_and_maintenance() {
 async fn quarantine_shared_with_another_engine_and_maintenance() {
     shared_layer("ingot.quarantine").await;
 }
+
+/// Orders with late events, produced but not ingested yet.
+fn produce_late(ws: &Workspace, seed: &str) {
+    let args = ["--count", "300", "--duplicate-ratio", "0.1", "--late-ratio", "0.2", "--seed", seed];
+    ws.ingot(&[&["produce", "--topic", "orders"][..], &args[..]].concat());
+}
+
+/// Ingests what the topic holds without running the transforms (the config without them).
+fn ingest_only(ws: &Workspace) {
+    let full = std::fs::read_to_string(&ws.config).unwrap();
+    let without = &full[..full.find("\n[transform]\n").expect("the transforms follow the topics")];
+    std::fs::write(&ws.config, without).unwrap();
+    ws.ingot(&["run", "--until-caught-up"]);
+    std::fs::write(&ws.config, full).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_at_each_transform_failpoint_with_bronze_moving_on_quarantines_each_row_once() {
+    let broker = Broker::start();
+    let ws = workspace(&broker);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "600"]);
+    ws.ingot(&["run", "--until-caught-up"]);
+    for (i, point) in
+        ["after-silver-quarantine-commit", "after-silver-commit", "after-gold-commit"].iter().enumerate()
+    {
+        produce_late(&ws, &format!("{}", 40 + i));
+        let status =
+            ws.spawn_with_env(&["run", "--until-caught-up"], &[("INGOT_FAILPOINT", point)]).wait().unwrap();
+        assert!(!status.success(), "{point} crashed the run");
+        // Bronze moves on before the re-run.
+        produce_late(&ws, &format!("{}", 50 + i));
+        ingest_only(&ws);
+        let out = ws.ingot(&["transform"]);
+        assert!(out.contains("silver.orders"), "{out}");
+        assert_sound(&ws, &BTreeSet::new()).await;
+    }
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let late = query(&lake, "SELECT count(*) FROM ingot.quarantine WHERE reason = 'late'").await;
+    assert!(int(&late[0], 0, 0) > 20, "late rows were quarantined (once each)");
+}
+
+/// PyIceberg adds one to every `orders` of one currency's gold windows.
+async fn hand_edit_gold(ws: &Workspace) {
+    let currency = first_window_currency(ws).await;
+    foreign(ws, "gold.revenue_hourly", "correct", &["currency", &currency, "orders"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_repeated_after_each_hand_edit_repairs_each_and_then_commits_nothing() {
+    let broker = Broker::start();
+    let ws = workspace(&broker);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "800"]);
+    ws.ingot(&["run", "--until-caught-up"]);
+    for edit in 1..=2 {
+        hand_edit_gold(&ws).await;
+        let out = backfill_all(&ws).await;
+        assert!(!out.contains("nothing to commit") && !out.contains(" 0 changed"), "edit {edit}: {out}");
+        assert_consistent_gold_only(&ws).await;
+    }
+    let before = snapshot_ids(&ws).await;
+    let out = backfill_all(&ws).await;
+    assert!(out.contains("0 changed") && out.contains("nothing to commit"), "{out}");
+    assert_eq!(snapshot_ids(&ws).await, before);
+    // The backfills kept gold's progress: a transform with no new input commits nothing.
+    let out = ws.ingot(&["transform"]);
+    assert!(out.contains("gold.revenue_hourly: up to date"), "{out}");
+    assert_eq!(snapshot_ids(&ws).await, before);
+}

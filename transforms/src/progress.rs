@@ -57,6 +57,8 @@ pub(crate) struct Pending {
     pub to: BTreeMap<String, i64>,
     pub up_to: i64,
     pub changes: RowChanges,
+    /// The range stops where a crashed run's quarantine commit did, before the input's end.
+    pub narrowed: bool,
 }
 
 impl Pending {
@@ -82,6 +84,7 @@ impl Pending {
         let target = if lake.exists(&ident).await? { Some(lake.load(&ident).await?) } else { None };
         let state = state_of(target.as_ref())?;
         let from = state.sources.get(&config.input).copied();
+        let mut narrowed = false;
         let Some(mut up_to) = input.metadata().current_snapshot_id().filter(|u| Some(*u) != from) else {
             return Ok(None);
         };
@@ -92,6 +95,7 @@ impl Pending {
             && input.metadata().snapshot_by_id(earlier).is_some()
         {
             tracing::info!(table = %config.table, up_to = earlier, "finishing a run whose quarantine commit landed before a crash");
+            narrowed = earlier != up_to;
             up_to = earlier;
         }
         let added = files_added_between(&input, from, up_to).await?;
@@ -113,6 +117,7 @@ impl Pending {
             to: BTreeMap::from([(config.input.clone(), up_to)]),
             up_to,
             changes,
+            narrowed,
         };
         let unchanged = match config.kind {
             Kind::Silver => pending.changes.added_rows() == 0,

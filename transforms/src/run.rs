@@ -99,52 +99,71 @@ pub async fn run_transforms(
     let mut reports = Vec::new();
     for kind in [Kind::Silver, Kind::Gold] {
         for config in transforms.iter().filter(|t| t.kind == kind && only.is_none_or(|o| o == t.table)) {
-            let sql = config.read_sql()?;
-            let started = Instant::now();
-            let Some(pending) = Pending::find(lake, config, quarantine).await? else {
-                reports.push(TransformReport::new(&config.table));
-                continue;
-            };
-            let input = lake.lineage_dataset(
-                &pending.input.identifier().clone(),
-                Some(&pending.input),
-                Some(pending.up_to),
-            );
-            let output = lake.lineage_dataset(
-                &pending.ident,
-                pending.target.as_ref(),
-                pending.target.as_ref().and_then(|t| t.metadata().current_snapshot_id()),
-            );
-            // One session per run, pinned when it starts: the plan for lineage and the run
-            // itself see the same tables.
-            let ctx = lake_session(lake).await?;
-            let plan = match context.emitter.enabled() {
-                true => plan_lineage_in(&ctx, &sql).await,
-                false => None,
-            };
-            let job = job_name(&context.parent.job_name, config);
-            let run = RunLineage::start(context, job, config, &sql, input, output, plan);
-            let ident = pending.ident.clone();
-            let result = match kind {
-                Kind::Silver => run_silver(lake, &ctx, config, &sql, quarantine, pending).await,
-                Kind::Gold => run_gold(lake, &ctx, config, &sql, pending).await,
-            }
-            .map_err(|e| e.context(&config.table));
-            let mut report = match result {
-                Ok(report) => report,
-                Err(e) => {
-                    run.fail(&e.to_string());
-                    return Err(e);
+            // A run that finished what a crashed one started stops where that one did: run
+            // again for what came after.
+            loop {
+                let (report, finished_crashed_run) = run_one(lake, config, kind, quarantine, context).await?;
+                reports.push(report);
+                if !finished_crashed_run {
+                    break;
                 }
-            };
-            report.seconds = started.elapsed().as_secs_f64();
-            let written = lake.load(&ident).await?;
-            run.complete(&report, lake.lineage_dataset(&ident, Some(&written), report.snapshot_id));
-            tracing::info!(table = %config.table, "{report}");
-            reports.push(report);
+            }
         }
     }
     Ok(reports)
+}
+
+/// One run of one transform: (its report, whether it finished a crashed run's range only).
+async fn run_one(
+    lake: &Lake,
+    config: &TransformConfig,
+    kind: Kind,
+    quarantine: &TableIdent,
+    context: &RunContext,
+) -> Result<(TransformReport, bool), TransformError> {
+    let sql = config.read_sql()?;
+    let started = Instant::now();
+    let Some(pending) = Pending::find(lake, config, quarantine).await? else {
+        return Ok((TransformReport::new(&config.table), false));
+    };
+    let narrowed = pending.narrowed;
+    let input = lake.lineage_dataset(
+        &pending.input.identifier().clone(),
+        Some(&pending.input),
+        Some(pending.up_to),
+    );
+    let output = lake.lineage_dataset(
+        &pending.ident,
+        pending.target.as_ref(),
+        pending.target.as_ref().and_then(|t| t.metadata().current_snapshot_id()),
+    );
+    // One session per run, pinned when it starts: the plan for lineage and the run
+    // itself see the same tables.
+    let ctx = lake_session(lake).await?;
+    let plan = match context.emitter.enabled() {
+        true => plan_lineage_in(&ctx, &sql).await,
+        false => None,
+    };
+    let job = job_name(&context.parent.job_name, config);
+    let run = RunLineage::start(context, job, config, &sql, input, output, plan);
+    let ident = pending.ident.clone();
+    let result = match kind {
+        Kind::Silver => run_silver(lake, &ctx, config, &sql, quarantine, pending).await,
+        Kind::Gold => run_gold(lake, &ctx, config, &sql, pending).await,
+    }
+    .map_err(|e| e.context(&config.table));
+    let mut report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            run.fail(&e.to_string());
+            return Err(e);
+        }
+    };
+    report.seconds = started.elapsed().as_secs_f64();
+    let written = lake.load(&ident).await?;
+    run.complete(&report, lake.lineage_dataset(&ident, Some(&written), report.snapshot_id));
+    tracing::info!(table = %config.table, "{report}");
+    Ok((report, narrowed))
 }
 
 /// The SQL's column lineage, from its plan over the current tables; `None` (and a log line)
