@@ -312,3 +312,45 @@ async fn a_backfill_repeated_after_each_hand_edit_repairs_each_and_then_commits_
     assert!(out.contains("gold.revenue_hourly: up to date"), "{out}");
     assert_eq!(snapshot_ids(&ws).await, before);
 }
+
+/// Replace snapshots (compactions) in a table's history.
+async fn compactions(ws: &Workspace, table: &str) -> usize {
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let loaded = lake.load(&ingot_lake::parse_ident(table).unwrap()).await.unwrap();
+    loaded.metadata().snapshots().filter(|s| s.summary().operation == ingot_lake::Operation::Replace).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_compacting_every_second_under_steady_input_ends_equal_to_a_recomputation() {
+    let broker = Broker::start();
+    let maintenance = "[maintenance]\ninterval = \"1s\"\ncompact_min_files = 2\n";
+    let topics = format!("{ORDERS_TOPIC}\n{}\n{maintenance}", crate::transforms::transforms_toml());
+    let ws = Workspace::new(&broker, &demo_contracts(), 100, &topics);
+    let mut service = ws.spawn_with_env(&["run"], &[]);
+    let args = [
+        "--count",
+        "4000",
+        "--rate",
+        "80",
+        "--duplicate-ratio",
+        "0.1",
+        "--late-ratio",
+        "0.05",
+        "--bad-ratio",
+        "0.03",
+    ];
+    ws.produce_in_background(&args).join().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert!(terminate(&mut service), "the service stops cleanly:\n{}", ws.spawned_logs());
+    ws.ingot(&["run", "--until-caught-up"]);
+    ws.ingot(&["transform"]);
+    assert_sound(&ws, &BTreeSet::new()).await;
+    assert_orders_hold_each_offset_once_with_foreign(&ws).await;
+    // Gold partitions hold one file per day (each run rewrites the day): nothing to compact.
+    for table in ["bronze.orders", "silver.orders", "ingot.quarantine"] {
+        let n = compactions(&ws, table).await;
+        assert!(n >= 2, "{table} was compacted {n} times while the service ran");
+    }
+    let (ok, _, out) = replay(&ws, &now_text());
+    assert!(ok, "{out}");
+}

@@ -127,11 +127,8 @@ async fn run_one(
         return Ok((TransformReport::new(&config.table), false));
     };
     let narrowed = pending.narrowed;
-    let input = lake.lineage_dataset(
-        &pending.input.identifier().clone(),
-        Some(&pending.input),
-        Some(pending.up_to),
-    );
+    let input =
+        lake.lineage_dataset(&pending.input.identifier().clone(), Some(&pending.input), Some(pending.up_to));
     let output = lake.lineage_dataset(
         &pending.ident,
         pending.target.as_ref(),
