@@ -34,7 +34,9 @@ pub use maintain::{
 };
 pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_commit};
 pub use overwrite::{Overwrite, Replaced, partition_paths};
-pub use read::{SnapshotInfo, TableSize, list_snapshots, read_table, table_arrow_schema, table_size};
+pub use read::{
+    SnapshotInfo, TableSize, column_for, list_snapshots, read_table, table_arrow_schema, table_size,
+};
 pub use schema::{TableSpec, TableStatus};
 pub use state::{
     CARRIED_KEYS, SOURCE_SNAPSHOTS_PROPERTY, TableState, WATERMARK_PROPERTY, ancestry_complete,

@@ -87,24 +87,29 @@ pub fn table_arrow_schema(table: &Table) -> Result<arrow_schema::Schema, LakeErr
         .map_err(LakeError::iceberg(format!("schema of {}", table.identifier())))
 }
 
-/// `batch` with exactly `schema`'s fields, matched by name: a column the batch lacks (added
-/// to the table later) is null, one of another type (promoted since) is cast.
+/// `batch` with exactly `schema`'s fields, matched by name (see [`column_for`]).
 pub(crate) fn to_schema(
     batch: &RecordBatch,
     schema: &arrow_schema::SchemaRef,
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|field| match batch.column_by_name(field.name()) {
-            None => Ok(arrow_array::new_null_array(field.data_type(), batch.num_rows())),
-            Some(c) if c.data_type() == field.data_type() => Ok(c.clone()),
-            Some(c) => arrow_cast::cast(c, field.data_type()),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let columns =
+        schema.fields().iter().map(|field| column_for(batch, field)).collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new_with_options(
         schema.clone(),
         columns,
         &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
     )
+}
+
+/// `batch`'s column for `field`, matched by name: cast when its type differs (a promotion, a
+/// SQL output type), null when the batch lacks it (a column added to the table later).
+pub fn column_for(
+    batch: &RecordBatch,
+    field: &arrow_schema::Field,
+) -> Result<arrow_array::ArrayRef, arrow_schema::ArrowError> {
+    match batch.column_by_name(field.name()) {
+        None => Ok(arrow_array::new_null_array(field.data_type(), batch.num_rows())),
+        Some(c) if c.data_type() == field.data_type() => Ok(c.clone()),
+        Some(c) => arrow_cast::cast(c, field.data_type()),
+    }
 }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, new_null_array};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use datafusion::prelude::{Expr, lit};
 use datafusion::scalar::ScalarValue;
-use ingot_lake::{Table, table_arrow_schema};
+use ingot_lake::{Table, column_for, table_arrow_schema};
 
 use crate::TransformError;
 
@@ -97,9 +97,9 @@ pub fn iceberg_ready(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, Tran
         .collect()
 }
 
-/// Lays `batch` out in `target`'s columns: same-named columns are taken (cast if needed),
-/// `fill` supplies named constants, the rest are null. Used to write rows into the
-/// quarantine, whose columns the transform's output only partly has.
+/// Lays `batch` out in `target`'s columns: `fill` supplies named constants, the rest come from
+/// [`column_for`] (same-named columns, cast if needed; null when missing). Used to write rows
+/// into the quarantine, whose columns the transform's output only partly has.
 pub fn conform(
     batch: &RecordBatch,
     target: &SchemaRef,
@@ -110,12 +110,8 @@ pub fn conform(
     for field in target.fields() {
         let column = match fill(field, rows) {
             Some(column) => column,
-            None => match batch.column_by_name(field.name()) {
-                Some(c) if c.data_type() == field.data_type() => c.clone(),
-                Some(c) => arrow_cast::cast(c, field.data_type())
-                    .map_err(|e| TransformError::Sql(format!("column `{}`: {e}", field.name())))?,
-                None => new_null_array(field.data_type(), rows),
-            },
+            None => column_for(batch, field)
+                .map_err(|e| TransformError::Sql(format!("column `{}`: {e}", field.name())))?,
         };
         columns.push(column);
     }
