@@ -15,12 +15,13 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use futures::future::try_join_all;
-use iceberg::spec::{ManifestStatus, Operation};
+use iceberg::spec::{ManifestStatus, Operation, SnapshotRef};
 use iceberg::table::Table;
 
 use crate::LakeError;
-use crate::commit::live_files_at;
+use crate::commit::{live_files_at, partition_path};
 use crate::maintain::read_files_at;
+use crate::state::ancestors;
 
 /// How a table's files changed between two snapshots.
 #[derive(Debug, Clone, Default)]
@@ -68,42 +69,23 @@ impl RowChanges {
     }
 }
 
-/// How the table changed after `after` (everything live when `None`) up to its current
-/// snapshot.
-pub async fn files_added_since(table: &Table, after: Option<i64>) -> Result<AddedFiles, LakeError> {
-    match table.metadata().current_snapshot_id() {
-        Some(current) => files_added_between(table, after, current).await,
-        None => Ok(AddedFiles { complete: true, ..Default::default() }),
-    }
-}
-
-/// Like [`files_added_since`], up to the snapshot `up_to` instead of the current one.
+/// How the table changed after `after` (everything live when `None`) up to the snapshot
+/// `up_to`.
 pub async fn files_added_between(
     table: &Table,
     after: Option<i64>,
     up_to: i64,
 ) -> Result<AddedFiles, LakeError> {
     let metadata = table.metadata();
-    let Some(current) = metadata.snapshot_by_id(up_to) else {
+    if metadata.snapshot_by_id(up_to).is_none() {
         return Err(LakeError::TimeTravel {
             table: table.identifier().to_string(),
             problem: format!("snapshot {up_to} is not in the table's history"),
         });
-    };
+    }
     let up_to_id = Some(up_to);
     if after == up_to_id {
         return Ok(AddedFiles { up_to: up_to_id, complete: true, ..Default::default() });
-    }
-    // The replace snapshots on the way from `after`: the walk stops at `after`, or where
-    // expiry cut the history (the live files of both ends still tell what changed).
-    let mut chain = Vec::new();
-    let mut cursor = Some(current);
-    while let Some(snapshot) = cursor {
-        if Some(snapshot.snapshot_id()) == after {
-            break;
-        }
-        cursor = snapshot.parent_snapshot_id().and_then(|p| metadata.snapshot_by_id(p));
-        chain.push(snapshot.clone());
     }
     let live_now = live_files_at(table, up_to_id).await?;
     let found = after.is_some_and(|a| metadata.snapshot_by_id(a).is_some());
@@ -114,26 +96,33 @@ pub async fn files_added_between(
 
     // Files holding rows that were there at `after`: its live files, and the output of
     // replace snapshots that rewrote only such files.
-    let mut old: HashMap<String, (i32, String)> = live_files_at(table, Some(after))
+    let mut old: HashMap<String, Placement> = live_files_at(table, Some(after))
         .await?
         .into_iter()
         .map(|f| (f.entry.file_path().to_string(), (f.spec_id, f.partition_path)))
         .collect();
-    for snapshot in chain.iter().rev().filter(|s| s.summary().operation == Operation::Replace) {
+    // The replace snapshots on the way from `after`, oldest first: the walk stops at `after`,
+    // or where expiry cut the history (the live files of both ends still tell what changed).
+    let mut replaces: Vec<&SnapshotRef> = ancestors(metadata, Some(up_to))
+        .take_while(|s| s.snapshot_id() != after)
+        .filter(|s| s.summary().operation == Operation::Replace)
+        .collect();
+    replaces.reverse();
+    for snapshot in replaces {
         let (added, removed) = snapshot_delta(table, snapshot).await?;
         if removed.iter().all(|p| old.contains_key(p)) {
             for path in &removed {
                 old.remove(path);
             }
-            old.extend(added.into_iter().map(|p| (p, (-1, String::new()))));
+            old.extend(added);
         }
     }
-    let now: HashMap<String, (i32, String)> = live_now
+    let now: HashMap<String, Placement> = live_now
         .into_iter()
         .map(|f| (f.entry.file_path().to_string(), (f.spec_id, f.partition_path)))
         .collect();
-    let added: Vec<(&String, &(i32, String))> = now.iter().filter(|(p, _)| !old.contains_key(*p)).collect();
-    let removed: Vec<(&String, &(i32, String))> = old.iter().filter(|(p, _)| !now.contains_key(*p)).collect();
+    let added: Vec<(&String, &Placement)> = now.iter().filter(|(p, _)| !old.contains_key(*p)).collect();
+    let removed: Vec<(&String, &Placement)> = old.iter().filter(|(p, _)| !now.contains_key(*p)).collect();
     let mut out = AddedFiles { up_to: up_to_id, complete: true, ..Default::default() };
     if removed.is_empty() {
         out.paths = added.into_iter().map(|(p, _)| p.clone()).collect();
@@ -160,23 +149,33 @@ pub async fn files_added_between(
     Ok(out)
 }
 
-/// The data files one snapshot added and removed, from the manifests it wrote.
+/// Where a data file lives: (partition spec id, partition path).
+type Placement = (i32, String);
+
+/// The data files one snapshot added (with their placement) and removed, from the manifests
+/// it wrote.
 async fn snapshot_delta(
     table: &Table,
-    snapshot: &iceberg::spec::SnapshotRef,
-) -> Result<(Vec<String>, Vec<String>), LakeError> {
+    snapshot: &SnapshotRef,
+) -> Result<(Vec<(String, Placement)>, Vec<String>), LakeError> {
     let context = format!("read manifests of {}", table.identifier());
     let list =
         table.manifest_list_reader(snapshot).load().await.map_err(LakeError::iceberg(context.clone()))?;
     let id = snapshot.snapshot_id();
     let ours: Vec<_> = list.entries().iter().filter(|m| m.added_snapshot_id == id).cloned().collect();
     let loads = ours.iter().map(|m| m.load_manifest(table.file_io()));
+    let loaded = try_join_all(loads).await.map_err(LakeError::iceberg(context))?;
     let (mut added, mut removed) = (Vec::new(), Vec::new());
-    for manifest in try_join_all(loads).await.map_err(LakeError::iceberg(context))? {
+    for (file, manifest) in ours.iter().zip(loaded) {
         for entry in manifest.entries().iter().filter(|e| e.snapshot_id() == Some(id)) {
+            let path = entry.file_path().to_string();
             match entry.status() {
-                ManifestStatus::Added => added.push(entry.file_path().to_string()),
-                ManifestStatus::Deleted => removed.push(entry.file_path().to_string()),
+                ManifestStatus::Added => {
+                    let spec = file.partition_spec_id;
+                    let part = partition_path(table.metadata(), spec, entry.data_file().partition());
+                    added.push((path, (spec, part)));
+                }
+                ManifestStatus::Deleted => removed.push(path),
                 ManifestStatus::Existing => {}
             }
         }

@@ -25,9 +25,7 @@ pub use catalog::{CatalogConfig, Lake, parse_ident};
 pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, SnapshotChange};
 pub use error::LakeError;
 pub use failpoint::failpoint;
-pub use incremental::{
-    AddedFiles, Rewritten, RowChanges, files_added_between, files_added_since, read_changes,
-};
+pub use incremental::{AddedFiles, Rewritten, RowChanges, files_added_between, read_changes};
 pub use maintain::{
     CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, ExpireOptions, ExpireReport, OrphanOptions,
     OrphanReport, read_files, read_files_at,
@@ -39,7 +37,7 @@ pub use read::{
 };
 pub use schema::{TableSpec, TableStatus};
 pub use state::{
-    CARRIED_KEYS, SOURCE_SNAPSHOTS_PROPERTY, TableState, WATERMARK_PROPERTY, ancestry_complete,
+    CARRIED_KEYS, SOURCE_SNAPSHOTS_PROPERTY, TableState, WATERMARK_PROPERTY, ancestors, ancestry_complete,
     source_history,
 };
 pub use travel::{AsOf, snapshot_as_of};

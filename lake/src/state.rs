@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use iceberg::spec::TableMetadata;
+use iceberg::spec::{SnapshotRef, TableMetadata};
 use iceberg::table::Table;
 
 use crate::LakeError;
@@ -77,43 +77,43 @@ impl TableState {
     }
 }
 
-/// The raw value of every carried key as of `snapshot`: each from the newest snapshot in its
-/// ancestry that has it.
-pub(crate) fn carried_properties(metadata: &TableMetadata, snapshot: Option<i64>) -> HashMap<String, String> {
-    let mut found = HashMap::new();
-    let mut next = snapshot.and_then(|id| metadata.snapshot_by_id(id));
-    while let Some(snapshot) = next {
+/// `snapshot` and its ancestors, newest first, as far as the metadata still holds them
+/// (expiry cuts the chain).
+pub fn ancestors(metadata: &TableMetadata, snapshot: Option<i64>) -> impl Iterator<Item = &SnapshotRef> {
+    std::iter::successors(snapshot.and_then(|id| metadata.snapshot_by_id(id)), move |s| {
+        s.parent_snapshot_id().and_then(|p| metadata.snapshot_by_id(p))
+    })
+}
+
+/// For each carried key set as of `snapshot`, the newest snapshot in its ancestry that has it.
+fn carriers(metadata: &TableMetadata, snapshot: Option<i64>) -> Vec<(&'static str, &SnapshotRef)> {
+    let mut found: Vec<(&'static str, &SnapshotRef)> = Vec::new();
+    for snapshot in ancestors(metadata, snapshot) {
         let props = &snapshot.summary().additional_properties;
         for key in CARRIED_KEYS {
-            if !found.contains_key(key)
-                && let Some(value) = props.get(key)
-            {
-                found.insert(key.to_string(), value.clone());
+            if props.contains_key(key) && !found.iter().any(|(k, _)| *k == key) {
+                found.push((key, snapshot));
             }
         }
         if found.len() == CARRIED_KEYS.len() {
             break;
         }
-        next = snapshot.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id));
     }
     found
 }
 
+/// The raw value of every carried key as of `snapshot`: each from the newest snapshot in its
+/// ancestry that has it.
+pub(crate) fn carried_properties(metadata: &TableMetadata, snapshot: Option<i64>) -> HashMap<String, String> {
+    carriers(metadata, snapshot)
+        .into_iter()
+        .map(|(key, s)| (key.to_string(), s.summary().additional_properties[key].clone()))
+        .collect()
+}
+
 /// The snapshots the current state's keys are read from (see [`carried_properties`]).
 pub(crate) fn state_snapshots(metadata: &TableMetadata) -> Vec<i64> {
-    let mut missing: Vec<&str> = CARRIED_KEYS.to_vec();
-    let mut ids = Vec::new();
-    let mut next = metadata.current_snapshot();
-    while let Some(snapshot) = next.filter(|_| !missing.is_empty()) {
-        let props = &snapshot.summary().additional_properties;
-        let before = missing.len();
-        missing.retain(|key| !props.contains_key(*key));
-        if missing.len() < before {
-            ids.push(snapshot.snapshot_id());
-        }
-        next = snapshot.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id));
-    }
-    ids
+    carriers(metadata, metadata.current_snapshot_id()).into_iter().map(|(_, s)| s.snapshot_id()).collect()
 }
 
 /// Adds to `properties` every carried key of the table's current state it does not set
@@ -129,20 +129,10 @@ pub(crate) fn carry_forward(metadata: &TableMetadata, properties: &mut HashMap<S
 /// change of the recorded input snapshot (snapshots that did not move it — compactions,
 /// another engine's edits — are skipped).
 pub fn source_history(table: &Table, up_to: i64, input: &str) -> Vec<(i64, i64)> {
-    let metadata = table.metadata();
-    let mut chain = Vec::new();
-    let mut cursor = metadata.snapshot_by_id(up_to);
-    while let Some(snapshot) = cursor {
-        chain.push(snapshot);
-        cursor = snapshot.parent_snapshot_id().and_then(|p| metadata.snapshot_by_id(p));
-    }
+    let chain: Vec<&SnapshotRef> = ancestors(table.metadata(), Some(up_to)).collect();
     let mut runs: Vec<(i64, i64)> = Vec::new();
     for snapshot in chain.into_iter().rev() {
-        let Some(json) = snapshot.summary().additional_properties.get(SOURCE_SNAPSHOTS_PROPERTY) else {
-            continue;
-        };
-        let Ok(sources) = serde_json::from_str::<BTreeMap<String, i64>>(json) else { continue };
-        let Some(&source) = sources.get(input) else { continue };
+        let Some(&source) = recorded_sources(snapshot).as_ref().and_then(|s| s.get(input)) else { continue };
         if runs.last().map(|r| r.1) != Some(source) {
             runs.push((snapshot.snapshot_id(), source));
         }
@@ -150,15 +140,15 @@ pub fn source_history(table: &Table, up_to: i64, input: &str) -> Vec<(i64, i64)>
     runs
 }
 
+/// The input snapshots this one snapshot's own summary records (not its ancestors').
+pub(crate) fn recorded_sources(snapshot: &SnapshotRef) -> Option<BTreeMap<String, i64>> {
+    let json = snapshot.summary().additional_properties.get(SOURCE_SNAPSHOTS_PROPERTY)?;
+    serde_json::from_str(json).ok()
+}
+
 /// False when expiry cut `snapshot`'s ancestry (a parent is no longer in the metadata).
 pub fn ancestry_complete(table: &Table, snapshot: i64) -> bool {
-    let metadata = table.metadata();
-    let mut cursor = metadata.snapshot_by_id(snapshot);
-    while let Some(s) = cursor {
-        match s.parent_snapshot_id() {
-            None => return true,
-            Some(parent) => cursor = metadata.snapshot_by_id(parent),
-        }
-    }
-    false
+    ancestors(table.metadata(), Some(snapshot))
+        .last()
+        .is_some_and(|oldest| oldest.parent_snapshot_id().is_none())
 }

@@ -126,14 +126,10 @@ pub async fn backfill(
     }
     // The work is these days recomputed from this silver snapshot over this gold snapshot: a
     // retry of it finds its commit, a backfill after another edit of gold is new work.
-    let days_range = BTreeMap::from([(format!("{first}..={last}"), silver_snapshot)]);
-    let commit_id = run_id(
-        &config.table,
-        "backfill",
-        &BTreeMap::new(),
-        &days_range,
-        gold.metadata().current_snapshot_id(),
-    );
+    let step = format!("backfill days {first}..={last}");
+    let read = BTreeMap::from([(config.input.clone(), silver_snapshot)]);
+    let base = gold.metadata().current_snapshot_id();
+    let commit_id = run_id(&config.table, &step, &BTreeMap::new(), &read, base);
     if let Some(id) = find_commit(&gold, &commit_id) {
         report.snapshot_id = Some(id);
         return Ok(report);

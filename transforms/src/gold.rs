@@ -14,7 +14,7 @@ use ingot_lake::{
 };
 
 use crate::lake_session::{collect, pinned, replace_table};
-use crate::progress::{Pending, run_id, state_of};
+use crate::progress::{Pending, run_id};
 use crate::rows::{conform, event_micros, iceberg_ready, timestamp_literal};
 use crate::{TransformConfig, TransformError, TransformReport};
 
@@ -73,8 +73,11 @@ pub(crate) async fn run_gold(
         output.iter().map(|b| conform(b, &table_schema, &|_, _| None)).collect::<Result<Vec<_>, _>>()?;
     report.written_rows = rows.iter().map(|b| b.num_rows() as u64).sum();
     let also: HashSet<String> = days.iter().map(|d| day_partition(&config.window_column, *d)).collect();
-    let next =
-        TableState { sources: to, watermark_us: state_of(Some(&input))?.watermark_us, ..Default::default() };
+    let next = TableState {
+        sources: to,
+        watermark_us: TableState::of_table(&input)?.watermark_us,
+        ..Default::default()
+    };
     let request = Overwrite {
         replaced: Replaced::PartitionsWritten { also },
         commit_id,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use iceberg::spec::Operation;
 use ingot_lake::{
-    Lake, RowChanges, SnapshotChange, Table, TableIdent, TableState, files_added_between, find_commit,
-    parse_ident, read_changes,
+    Lake, RowChanges, SnapshotChange, Table, TableIdent, TableState, ancestors, files_added_between,
+    find_commit, parse_ident, read_changes,
 };
 use sha2::{Digest, Sha256};
 
@@ -19,11 +19,6 @@ use crate::{TransformConfig, TransformError};
 /// quarantine commit and the silver commit narrows itself to that range, so nothing is
 /// quarantined twice even when the input moved on meanwhile.
 pub const QUARANTINED_FOR_PROPERTY: &str = "ingot.quarantined-for";
-
-/// The state of an optional table (empty when it does not exist yet).
-pub(crate) fn state_of(table: Option<&Table>) -> Result<TableState, TransformError> {
-    Ok(table.map(TableState::of_table).transpose()?.unwrap_or_default())
-}
 
 /// Deterministic id of one run's commit to one table: the target, the step, the input range
 /// and the target snapshot the run built on. Two attempts of the same work get the same id;
@@ -82,7 +77,7 @@ impl Pending {
         let input = lake.load(&input_ident).await?;
         let ident = parse_ident(&config.table)?;
         let target = if lake.exists(&ident).await? { Some(lake.load(&ident).await?) } else { None };
-        let state = state_of(target.as_ref())?;
+        let state = target.as_ref().map(TableState::of_table).transpose()?.unwrap_or_default();
         let from = state.sources.get(&config.input).copied();
         let mut narrowed = false;
         let Some(mut up_to) = input.metadata().current_snapshot_id().filter(|u| Some(*u) != from) else {
@@ -165,8 +160,9 @@ async fn unfinished_quarantine(
     let since_ms =
         target.and_then(|t| t.metadata().current_snapshot()).map_or(i64::MIN, |s| s.timestamp_ms());
     let metadata = quarantine.metadata();
-    let mut cursor = metadata.current_snapshot();
-    while let Some(snapshot) = cursor.filter(|s| s.timestamp_ms() >= since_ms) {
+    let newer =
+        ancestors(metadata, metadata.current_snapshot_id()).take_while(|s| s.timestamp_ms() >= since_ms);
+    for snapshot in newer {
         if let Some(json) = snapshot.summary().additional_properties.get(QUARANTINED_FOR_PROPERTY)
             && let Ok(run) = serde_json::from_str::<QuarantinedFor>(json)
             && run.table == table
@@ -174,7 +170,6 @@ async fn unfinished_quarantine(
         {
             return Ok(run.to.values().next().copied());
         }
-        cursor = snapshot.parent_snapshot_id().and_then(|p| metadata.snapshot_by_id(p));
     }
     Ok(None)
 }

@@ -129,11 +129,7 @@ async fn run_one(
     let narrowed = pending.narrowed;
     let input =
         lake.lineage_dataset(&pending.input.identifier().clone(), Some(&pending.input), Some(pending.up_to));
-    let output = lake.lineage_dataset(
-        &pending.ident,
-        pending.target.as_ref(),
-        pending.target.as_ref().and_then(|t| t.metadata().current_snapshot_id()),
-    );
+    let output = lake.lineage_dataset(&pending.ident, pending.target.as_ref(), pending.base());
     // One session per run, pinned when it starts: the plan for lineage and the run
     // itself see the same tables.
     let ctx = lake_session(lake).await?;

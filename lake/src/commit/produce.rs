@@ -84,7 +84,12 @@ pub(crate) async fn live_files_at(table: &Table, snapshot: Option<i64>) -> Resul
     Ok(out)
 }
 
-fn partition_path(metadata: &TableMetadata, spec_id: i32, partition: &iceberg::spec::Struct) -> String {
+/// A data file's partition path (`event_time_day=2026-11-20`; empty when unpartitioned).
+pub(crate) fn partition_path(
+    metadata: &TableMetadata,
+    spec_id: i32,
+    partition: &iceberg::spec::Struct,
+) -> String {
     match metadata.partition_spec_by_id(spec_id) {
         Some(spec) if !spec.is_unpartitioned() => {
             spec.partition_to_path(partition, metadata.current_schema().clone())

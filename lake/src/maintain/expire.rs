@@ -2,17 +2,16 @@
 //! few and the current one), then delete the files only they referenced. The retention age
 //! is the audit horizon: time travel cannot reach an expired snapshot.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
+use iceberg::TableIdent;
 use iceberg::spec::SnapshotRef;
 use iceberg::table::Table;
 
 use super::reachable::files_of;
-use iceberg::TableIdent;
-
-use crate::state::state_snapshots;
-use crate::{Lake, LakeError, SOURCE_SNAPSHOTS_PROPERTY, parse_ident};
+use crate::state::{recorded_sources, state_snapshots};
+use crate::{Lake, LakeError, parse_ident};
 
 #[derive(Debug, Clone)]
 pub struct ExpireOptions {
@@ -148,12 +147,7 @@ impl Lake {
                 continue;
             }
             let table = self.load(&ident).await?;
-            for snapshot in table.metadata().snapshots() {
-                let Some(json) = snapshot.summary().additional_properties.get(SOURCE_SNAPSHOTS_PROPERTY)
-                else {
-                    continue;
-                };
-                let Ok(sources) = serde_json::from_str::<BTreeMap<String, i64>>(json) else { continue };
+            for sources in table.metadata().snapshots().filter_map(recorded_sources) {
                 ids.extend(
                     sources
                         .iter()
