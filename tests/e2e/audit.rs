@@ -49,7 +49,7 @@ async fn add_silver_order(ws: &Workspace) -> i64 {
     batch.column_by_name("occurred_at").unwrap().as_primitive::<TimestampMicrosecondType>().value(0)
 }
 
-fn changed(out: &str) -> usize {
+pub(crate) fn changed(out: &str) -> usize {
     let before = out.split(" changed").next().unwrap();
     before.rsplit(' ').next().unwrap().parse().unwrap()
 }
@@ -170,7 +170,7 @@ async fn tamper_gold(ws: &Workspace) -> String {
     text(&batch, 1, 0)
 }
 
-fn now_text() -> String {
+pub(crate) fn now_text() -> String {
     chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()
 }
 

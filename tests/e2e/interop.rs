@@ -1,21 +1,14 @@
 //! Independent readers see what ingot wrote.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 
 use crate::harness::*;
 use crate::postgres::Postgres;
-use crate::readers::python;
+use crate::readers::interop_script;
 
 fn pyiceberg_read(ws: &Workspace, table: &str, column: &str) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyiceberg_read.py");
-    let output = Command::new(python())
-        .arg(script)
-        .arg(ws.catalog_uri())
-        .arg(ws.dir.path().join("warehouse"))
+    let output = interop_script(ws, "pyiceberg_read.py", &[])
         .args([table, column])
         .output()
         .expect("run python (scripts/test.sh makes the venv; or set INGOT_TEST_PYTHON)");
@@ -180,13 +173,5 @@ async fn pyiceberg_append_racing_ingot_on_bronze_succeeds_after_a_retry() {
 
 /// Runs `race_append.py` against bronze.orders.
 fn race_append(ws: &Workspace, extra: &[&str]) -> std::process::Output {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/race_append.py");
-    Command::new(python())
-        .arg(script)
-        .arg(ws.catalog_uri())
-        .arg(ws.dir.path().join("warehouse"))
-        .arg("bronze.orders")
-        .args(extra)
-        .output()
-        .unwrap()
+    interop_script(ws, "race_append.py", &[]).arg("bronze.orders").args(extra).output().unwrap()
 }

@@ -12,6 +12,17 @@ pub fn python() -> PathBuf {
     }
 }
 
+/// `python tests/interop/<script> [leading…] <catalog uri> <warehouse>`: one of the interop
+/// scripts pointed at the workspace's catalog; the caller adds the rest of the arguments.
+pub fn interop_script(ws: &Workspace, script: &str, leading: &[&str]) -> Command {
+    let mut cmd = Command::new(python());
+    cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop").join(script))
+        .args(leading)
+        .arg(ws.catalog_uri())
+        .arg(ws.dir.path().join("warehouse"));
+    cmd
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Engine {
     PyIceberg,
@@ -36,16 +47,12 @@ pub fn read_rows(
     columns: &str,
     at: At,
 ) -> (Option<i64>, Option<Vec<Vec<i64>>>) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/read_rows.py");
-    let mut cmd = Command::new(python());
-    cmd.arg(script)
-        .arg(match engine {
-            Engine::PyIceberg => "pyiceberg",
-            Engine::DuckDb => "duckdb",
-        })
-        .arg(ws.catalog_uri())
-        .arg(ws.dir.path().join("warehouse"))
-        .args([table, columns]);
+    let engine_name = match engine {
+        Engine::PyIceberg => "pyiceberg",
+        Engine::DuckDb => "duckdb",
+    };
+    let mut cmd = interop_script(ws, "read_rows.py", &[engine_name]);
+    cmd.args([table, columns]);
     match at {
         At::Current => {}
         At::Snapshot(id) => {
