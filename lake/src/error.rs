@@ -38,6 +38,15 @@ pub enum LakeError {
     /// A schema cannot be evolved into what the contract now says.
     #[error("schema of {table}: {problem}")]
     Schema { table: String, problem: String },
+    /// A read failed and the table holds data files without Iceberg field ids (Parquet another
+    /// engine registered with `add_files`), which this reader maps by name for top-level
+    /// columns only. Rewriting those files with an Iceberg writer fixes it.
+    #[error(
+        "reading {table} failed ({cause}); {} data file(s) have no Iceberg field ids, and this reader (iceberg-rust 0.10) maps only top-level columns of such files by name: {}. Rewrite their rows with an Iceberg writer (PyIceberg `overwrite`, Spark `rewrite_data_files`) or remove the files",
+        files.len(),
+        files.join(", ")
+    )]
+    FieldIdsMissing { table: String, files: Vec<String>, cause: String },
     /// A snapshot summary ingot wrote cannot be read back.
     #[error("snapshot summary of {table}: {problem}")]
     Summary { table: String, problem: String },
@@ -53,7 +62,10 @@ impl LakeError {
             }
             LakeError::Iceberg { source, .. } => source.retryable(),
             LakeError::Unavailable { .. } => true,
-            LakeError::Config(_) | LakeError::Schema { .. } | LakeError::Summary { .. } => false,
+            LakeError::Config(_)
+            | LakeError::Schema { .. }
+            | LakeError::Summary { .. }
+            | LakeError::FieldIdsMissing { .. } => false,
         }
     }
 

@@ -10,6 +10,7 @@ mod commit;
 mod describe;
 mod error;
 mod failpoint;
+mod field_ids;
 mod incremental;
 mod maintain;
 mod offsets;
@@ -25,6 +26,7 @@ pub use catalog::{CatalogConfig, Lake, parse_ident};
 pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, SnapshotChange};
 pub use error::LakeError;
 pub use failpoint::failpoint;
+pub use field_ids::{explain_read_failure, files_without_field_ids};
 pub use incremental::{AddedFiles, Rewritten, RowChanges, files_added_between, read_changes};
 pub use maintain::{
     CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, ExpireOptions, ExpireReport, OrphanOptions,
@@ -34,6 +36,7 @@ pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_comm
 pub use overwrite::{Overwrite, Replaced, partition_paths};
 pub use read::{
     SnapshotInfo, TableSize, column_for, list_snapshots, read_table, table_arrow_schema, table_size,
+    to_schema,
 };
 pub use schema::{TableSpec, TableStatus};
 pub use state::{

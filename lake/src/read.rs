@@ -7,6 +7,7 @@ use futures::TryStreamExt;
 use iceberg::table::Table;
 
 use crate::LakeError;
+use crate::field_ids::explain_read_failure;
 
 /// One snapshot as `ingot snapshots` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,20 +48,27 @@ pub fn table_size(table: &Table) -> TableSize {
     }
 }
 
-/// All rows of the table at its current snapshot, or at `snapshot_id`.
+/// All rows of the table at its current snapshot, or at `snapshot_id`. A failed read names
+/// the files the reader cannot map (see [`explain_read_failure`]).
 pub async fn read_table(table: &Table, snapshot_id: Option<i64>) -> Result<Vec<RecordBatch>, LakeError> {
     let context = format!("scan {}", table.identifier());
     let mut scan = table.scan().select_all();
     if let Some(id) = snapshot_id {
         scan = scan.snapshot_id(id);
     }
-    let stream = scan
-        .build()
-        .map_err(LakeError::iceberg(context.clone()))?
-        .to_arrow()
-        .await
-        .map_err(LakeError::iceberg(context.clone()))?;
-    stream.try_collect().await.map_err(LakeError::iceberg(context))
+    let read = async {
+        let stream = scan
+            .build()
+            .map_err(LakeError::iceberg(context.clone()))?
+            .to_arrow()
+            .await
+            .map_err(LakeError::iceberg(context.clone()))?;
+        stream.try_collect().await.map_err(LakeError::iceberg(context))
+    };
+    match read.await {
+        Ok(batches) => Ok(batches),
+        Err(e) => Err(explain_read_failure(table, snapshot_id, e.to_string()).await.unwrap_or(e)),
+    }
 }
 
 /// The table's snapshots, oldest first.
@@ -87,8 +95,10 @@ pub fn table_arrow_schema(table: &Table) -> Result<arrow_schema::Schema, LakeErr
         .map_err(LakeError::iceberg(format!("schema of {}", table.identifier())))
 }
 
-/// `batch` with exactly `schema`'s fields, matched by name (see [`column_for`]).
-pub(crate) fn to_schema(
+/// `batch` with exactly `schema`'s fields, matched by name (see [`column_for`]). The arrays'
+/// own types are what is compared: a batch's schema may claim nested field ids its arrays
+/// lack (the Iceberg reader's batches from a file without them).
+pub fn to_schema(
     batch: &RecordBatch,
     schema: &arrow_schema::SchemaRef,
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {

@@ -13,6 +13,7 @@ use iceberg_datafusion::IcebergStaticTableProvider;
 use ingot_lake::{Lake, Table};
 
 use crate::TransformError;
+use crate::conforming::ConformingTable;
 
 /// A session over every lake table at its current snapshot.
 pub async fn lake_session(lake: &Lake) -> Result<SessionContext, TransformError> {
@@ -32,14 +33,16 @@ pub async fn lake_session(lake: &Lake) -> Result<SessionContext, TransformError>
     Ok(ctx)
 }
 
-/// A provider reading `table` at `snapshot` (its current one when `None`).
+/// A provider reading `table` at `snapshot` (its current one when `None`), every batch in
+/// the table's declared types (see [`ConformingTable`]).
 pub async fn pinned(table: Table, snapshot: Option<i64>) -> Result<Arc<dyn TableProvider>, TransformError> {
     let name = table.identifier().to_string();
     let provider = match snapshot {
         Some(id) => IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await,
         None => IcebergStaticTableProvider::try_new_from_table(table).await,
     };
-    Ok(Arc::new(provider.map_err(|e| TransformError::Sql(format!("{name}: {e}")))?))
+    let inner = Arc::new(provider.map_err(|e| TransformError::Sql(format!("{name}: {e}")))?);
+    Ok(Arc::new(ConformingTable { inner }))
 }
 
 /// Makes `name` (`namespace.table`) read `provider` in this session.
@@ -82,4 +85,19 @@ pub async fn collect(
     let frame = ctx.sql(sql).await?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
     Ok((schema, frame.collect().await?))
+}
+
+/// A failed read of `tables` (each at a snapshot, the current one when `None`), with the data
+/// files the reader cannot map named when some table holds any (see
+/// [`ingot_lake::explain_read_failure`]); otherwise the error as it was.
+pub(crate) async fn name_unreadable_files(
+    tables: &[(&Table, Option<i64>)],
+    error: TransformError,
+) -> TransformError {
+    for (table, snapshot) in tables {
+        if let Some(explained) = ingot_lake::explain_read_failure(table, *snapshot, error.to_string()).await {
+            return explained.into();
+        }
+    }
+    error
 }

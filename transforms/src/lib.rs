@@ -4,6 +4,7 @@
 mod backfill;
 mod column_lineage;
 mod config;
+mod conforming;
 mod error;
 mod gold;
 mod lake_session;

@@ -9,7 +9,7 @@ use ingot_lineage::Emitter;
 use crate::column_lineage::{PlanLineage, plan_lineage};
 use crate::config::Kind;
 use crate::gold::run_gold;
-use crate::lake_session::lake_session;
+use crate::lake_session::{lake_session, name_unreadable_files};
 use crate::lineage::{ParentRun, RunLineage, job_name};
 use crate::progress::Pending;
 use crate::silver::run_silver;
@@ -140,9 +140,20 @@ async fn run_one(
     let job = job_name(&context.parent.job_name, config);
     let run = RunLineage::start(context, job, config, &sql, input, output, plan);
     let ident = pending.ident.clone();
+    // What the run reads through DataFusion: its input at the snapshot read up to, and its
+    // target (silver's held keys).
+    let read = (pending.input.clone(), pending.up_to, pending.target.clone());
     let result = match kind {
         Kind::Silver => run_silver(lake, &ctx, config, &sql, quarantine, pending).await,
         Kind::Gold => run_gold(lake, &ctx, config, &sql, pending).await,
+    };
+    let result = match result {
+        Err(e @ TransformError::DataFusion(_)) => {
+            let mut tables = vec![(&read.0, Some(read.1))];
+            tables.extend(read.2.as_ref().map(|t| (t, None)));
+            Err(name_unreadable_files(&tables, e).await)
+        }
+        other => other,
     }
     .map_err(|e| e.context(&config.table));
     let mut report = match result {

@@ -9,6 +9,7 @@ use iceberg::spec::Operation;
 use iceberg::table::Table;
 
 use crate::commit::{FileSelection, LiveFile, SnapshotChange, live_files};
+use crate::field_ids::explain_read_failure;
 use crate::read::to_schema;
 use crate::write::target_file_size_or;
 use crate::{Lake, LakeError, table_arrow_schema, write_data_files_sized};
@@ -144,29 +145,18 @@ pub async fn read_files(
     read_files_at(table, None, paths).await
 }
 
-/// [`read_files`] of the files live in `snapshot` (the current one when `None`).
+/// [`read_files`] of the files live in `snapshot` (the current one when `None`). A failed
+/// read names the files the reader cannot map (see [`explain_read_failure`]).
 pub async fn read_files_at(
     table: &Table,
     snapshot: Option<i64>,
     paths: &HashSet<String>,
 ) -> Result<Vec<arrow_array::RecordBatch>, LakeError> {
     let context = format!("read files of {}", table.identifier());
-    let mut scan = table.scan().select_all();
-    if let Some(id) = snapshot {
-        scan = scan.snapshot_id(id);
-    }
-    let scan = scan.build().map_err(LakeError::iceberg(context.clone()))?;
-    let paths = paths.clone();
-    let tasks = scan
-        .plan_files()
-        .await
-        .map_err(LakeError::iceberg(context.clone()))?
-        .try_filter(move |task| futures::future::ready(paths.contains(&task.data_file_path)))
-        .boxed();
-    let stream =
-        table.reader_builder().build().read(tasks).map_err(LakeError::iceberg(context.clone()))?.stream();
-    let batches: Vec<arrow_array::RecordBatch> =
-        stream.try_collect().await.map_err(LakeError::iceberg(context.clone()))?;
+    let batches = match scan_files(table, snapshot, paths, &context).await {
+        Ok(batches) => batches,
+        Err(e) => return Err(explain_read_failure(table, snapshot, e.to_string()).await.unwrap_or(e)),
+    };
     // The writer wants the table's schema exactly (field ids in the metadata); a file of an
     // older schema is read in the snapshot's schema and brought to the current one.
     let schema = std::sync::Arc::new(table_arrow_schema(table)?);
@@ -174,4 +164,27 @@ pub async fn read_files_at(
         .iter()
         .map(|b| to_schema(b, &schema).map_err(|e| LakeError::Unsupported(format!("{context}: {e}"))))
         .collect()
+}
+
+/// The rows of exactly `paths` among the files live in `snapshot`, as the reader gives them.
+async fn scan_files(
+    table: &Table,
+    snapshot: Option<i64>,
+    paths: &HashSet<String>,
+    context: &str,
+) -> Result<Vec<arrow_array::RecordBatch>, LakeError> {
+    let mut scan = table.scan().select_all();
+    if let Some(id) = snapshot {
+        scan = scan.snapshot_id(id);
+    }
+    let scan = scan.build().map_err(LakeError::iceberg(context))?;
+    let paths = paths.clone();
+    let tasks = scan
+        .plan_files()
+        .await
+        .map_err(LakeError::iceberg(context))?
+        .try_filter(move |task| futures::future::ready(paths.contains(&task.data_file_path)))
+        .boxed();
+    let stream = table.reader_builder().build().read(tasks).map_err(LakeError::iceberg(context))?.stream();
+    stream.try_collect().await.map_err(LakeError::iceberg(context))
 }

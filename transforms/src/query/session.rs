@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::TableReference;
 use futures::StreamExt;
-use ingot_lake::{AsOf, Lake, parse_ident, snapshot_as_of};
+use ingot_lake::{AsOf, Lake, Table, parse_ident, snapshot_as_of};
 
 use super::rewrite_time_travel;
 use crate::TransformError;
-use crate::lake_session::{lake_session, pinned, replace_table};
+use crate::lake_session::{lake_session, name_unreadable_files, pinned, replace_table};
 
 /// A query's rows and the snapshots it read.
 #[derive(Debug)]
@@ -52,6 +54,7 @@ pub async fn run_query_with(
         pin_all(lake, &ctx, as_of).await?;
     }
     let mut read_at = Vec::new();
+    let mut aliases = Vec::new();
     for reference in refs {
         let table = lake.load(&parse_ident(&reference.table)?).await?;
         let snapshot_id = snapshot_as_of(&table, reference.as_of)?;
@@ -59,16 +62,25 @@ pub async fn run_query_with(
             TableReference::bare(reference.alias_table.clone()),
             pinned(table, Some(snapshot_id)).await?,
         )?;
+        aliases.push((reference.alias_table.clone(), reference.table.clone(), snapshot_id));
         read_at.push((reference.table, snapshot_id));
     }
     let sql_options =
         SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
     let frame = ctx.sql_with_options(&sql, sql_options).await.map_err(refusal)?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let mut stream = frame.execute_stream().await?;
+    let plan = frame.logical_plan().clone();
+    let failed = |e: datafusion::error::DataFusionError| explain(lake, &plan, &aliases, e.into());
+    let mut stream = match frame.execute_stream().await {
+        Ok(stream) => stream,
+        Err(e) => return Err(failed(e).await),
+    };
     let (mut batches, mut rows) = (Vec::new(), 0usize);
     while let Some(batch) = stream.next().await {
-        let batch = batch?;
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => return Err(failed(e).await),
+        };
         rows += batch.num_rows();
         if let Some(max) = options.max_rows
             && rows > max
@@ -80,6 +92,37 @@ pub async fn run_query_with(
         batches.push(batch);
     }
     Ok(QueryResult { schema, batches, pinned: read_at })
+}
+
+/// A failed query, with the data files of the tables it scans that the reader cannot map
+/// named (a time-travel reference at its snapshot, other tables at their current one).
+async fn explain(
+    lake: &Lake,
+    plan: &LogicalPlan,
+    aliases: &[(String, String, i64)],
+    error: TransformError,
+) -> TransformError {
+    let mut scanned = Vec::new();
+    let _ = plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let name = scan.table_name.table();
+            match aliases.iter().find(|(alias, _, _)| alias == name) {
+                Some((_, table, snapshot)) => scanned.push((table.clone(), Some(*snapshot))),
+                None => scanned.push((scan.table_name.to_string(), None)),
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    let mut tables = Vec::new();
+    for (name, snapshot) in scanned {
+        if let Ok(ident) = parse_ident(&name)
+            && let Ok(table) = lake.load(&ident).await
+        {
+            tables.push((table, snapshot));
+        }
+    }
+    let tables: Vec<(&Table, Option<i64>)> = tables.iter().map(|(t, s)| (t, *s)).collect();
+    name_unreadable_files(&tables, error).await
 }
 
 /// Re-registers every table at its snapshot as of `as_of`; one without such a snapshot is
