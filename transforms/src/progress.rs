@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use iceberg::spec::Operation;
 use ingot_lake::{
     Lake, RowChanges, SnapshotChange, Table, TableIdent, TableState, ancestors, files_added_between,
-    find_commit, parse_ident, read_changes,
+    find_commit, parse_ident, read_changes, source_history,
 };
 use sha2::{Digest, Sha256};
 
@@ -145,7 +145,7 @@ impl Pending {
 
 /// The input snapshot a crashed silver run had quarantined up to, if its quarantine commit
 /// landed and its silver commit did not: a quarantine snapshot newer than the target's
-/// current one recording a run of this table from the same place.
+/// snapshot that recorded `from`, recording a run of this table from the same place.
 async fn unfinished_quarantine(
     lake: &Lake,
     quarantine: &TableIdent,
@@ -157,8 +157,14 @@ async fn unfinished_quarantine(
         return Ok(None);
     }
     let quarantine = lake.load(quarantine).await?;
-    let since_ms =
-        target.and_then(|t| t.metadata().current_snapshot()).map_or(i64::MIN, |s| s.timestamp_ms());
+    // The crashed run started after the snapshot that recorded `from` — not after the target's
+    // current one, which a compaction may have written since (carrying `from` forward).
+    let recorded_from = target.zip(from.keys().next()).and_then(|(t, input)| {
+        let current = t.metadata().current_snapshot_id()?;
+        let (snapshot, _) = source_history(t, current, input).pop()?;
+        t.metadata().snapshot_by_id(snapshot)
+    });
+    let since_ms = recorded_from.map_or(i64::MIN, |s| s.timestamp_ms());
     let metadata = quarantine.metadata();
     let newer =
         ancestors(metadata, metadata.current_snapshot_id()).take_while(|s| s.timestamp_ms() >= since_ms);

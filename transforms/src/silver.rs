@@ -89,7 +89,10 @@ pub(crate) async fn run_silver(
         (step.late, step.rule_violations, step.duplicates);
 
     if !rejected.is_empty() {
-        let id = run_id(&config.table, "quarantine", &from, &to, base);
+        // Not keyed by silver's snapshot: which rows a range rejects depends on the range and
+        // the watermark it starts from only, and a compaction of silver between a crashed run
+        // and its re-run must not make the same rejects a new commit.
+        let id = run_id(&config.table, "quarantine", &from, &to, None);
         let run = QuarantinedFor { table: config.table.clone(), from: from.clone(), to: to.clone() };
         write_quarantine(lake, quarantine, rejected, &id, &run).await?;
     }
