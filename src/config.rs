@@ -18,7 +18,7 @@ use crate::maintenance::MaintenanceConfig;
 const ENV_PREFIX: &str = "INGOT_";
 /// Top-level config keys; other `INGOT_…` variables (`INGOT_LOG`, `INGOT_CONFIG`, the test
 /// scripts' own) are not config overrides.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 12] = [
     "catalog",
     "kafka",
     "ingest",
@@ -28,6 +28,9 @@ const SECTIONS: [&str; 9] = [
     "transform",
     "transforms",
     "lineage",
+    "api",
+    "query",
+    "scheduler",
 ];
 
 /// All of ingot's settings.
@@ -58,6 +61,9 @@ pub struct Config {
     /// The HTTP API.
     #[serde(default)]
     pub api: crate::api::ApiConfig,
+    /// Bounds of every ad-hoc query (the API's and `ingot query`'s).
+    #[serde(default)]
+    pub query: ingot_transforms::query::QueryLimits,
     /// Actions `ingot run` performs at cron times.
     #[serde(default)]
     pub schedule: Vec<crate::schedule::ScheduleEntry>,

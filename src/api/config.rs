@@ -1,6 +1,4 @@
-//! `[api]`: where the HTTP API listens and how it bounds queries.
-
-use std::time::Duration;
+//! `[api]`: where the HTTP API listens and who may use it (queries are bounded by `[query]`).
 
 use serde::Deserialize;
 
@@ -17,12 +15,6 @@ pub struct ApiConfig {
     /// route but /healthz and /readyz requires `Authorization: Bearer <token>`.
     #[serde(default = "default_token_env")]
     pub token_env: String,
-    /// A query whose result has more rows is refused with a clear error.
-    #[serde(default = "default_max_rows")]
-    pub max_rows: usize,
-    /// A query running longer is cancelled.
-    #[serde(default = "default_timeout", with = "humantime_serde")]
-    pub query_timeout: Duration,
 }
 
 fn default_listen() -> String {
@@ -31,21 +23,9 @@ fn default_listen() -> String {
 fn default_token_env() -> String {
     "INGOT_API_TOKEN".into()
 }
-fn default_max_rows() -> usize {
-    100_000
-}
-fn default_timeout() -> Duration {
-    Duration::from_secs(30)
-}
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self {
-            listen: default_listen(),
-            enabled: false,
-            token_env: default_token_env(),
-            max_rows: default_max_rows(),
-            query_timeout: default_timeout(),
-        }
+        Self { listen: default_listen(), enabled: false, token_env: default_token_env() }
     }
 }

@@ -15,12 +15,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 pub use config::ApiConfig;
 use ingot_lake::Lake;
+use ingot_transforms::query::{QueryLimits, QueryPool};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct ApiState {
     pub lake: Lake,
-    pub config: Arc<ApiConfig>,
+    /// Where `/v1/query` runs its queries, apart from the server's own threads.
+    pub queries: Arc<QueryPool>,
     /// The bearer token every route but health needs, when one is set.
     pub token: Option<Arc<str>>,
 }
@@ -40,10 +42,12 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on the configured address until `shutdown` resolves.
+/// Serves the API on the configured address until `shutdown` resolves; queries run within
+/// `limits`.
 pub async fn serve(
     lake: Lake,
     config: ApiConfig,
+    limits: QueryLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), crate::commands::CliError> {
     let token = std::env::var(&config.token_env).ok().filter(|t| !t.is_empty()).map(Arc::from);
@@ -51,7 +55,8 @@ pub async fn serve(
         .await
         .map_err(|e| crate::commands::CliError::Usage(format!("api.listen {}: {e}", config.listen)))?;
     tracing::info!(listen = %config.listen, token = token.is_some(), "HTTP API listening");
-    let state = ApiState { lake, config: Arc::new(config), token };
+    let queries = Arc::new(QueryPool::new(limits)?);
+    let state = ApiState { lake, queries, token };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
@@ -63,6 +68,13 @@ pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
+        let mut response = (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::TOO_MANY_REQUESTS {
+            // A slot frees as soon as a running query ends.
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }

@@ -1,13 +1,16 @@
 //! `POST /v1/query`: `{"sql": "...", "as_of": "2026-11-20 18:00:00 UTC" | "snapshot": 123}`.
-//! Results as JSON lines, or an Arrow IPC stream with `Accept: application/vnd.apache.arrow.stream`.
+//! Results as JSON lines, or an Arrow IPC stream with `Accept: application/vnd.apache.arrow.stream`,
+//! sent as they are produced.
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
 use ingot_lake::AsOf;
 use ingot_transforms::TransformError;
-use ingot_transforms::query::{OutputFormat, QueryOptions, parse_timestamp, run_query_with, write_batches};
+use ingot_transforms::query::{OutputFormat, QueryStream, ResultEncoder, parse_timestamp};
 use serde::Deserialize;
 
 use super::{ApiError, ApiState};
@@ -45,32 +48,87 @@ async fn answer(state: &ApiState, headers: &HeaderMap, request: QueryRequest) ->
         (None, Some(id)) => Some(AsOf::Version(id)),
         (None, None) => None,
     };
-    let options = QueryOptions { as_of, max_rows: Some(state.config.max_rows) };
-    let run = run_query_with(&state.lake, &request.sql, &options);
-    let result = match tokio::time::timeout(state.config.query_timeout, run).await {
-        Err(_) => {
-            return Err(ApiError(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "the query ran longer than {:?} (api.query_timeout) and was cancelled",
-                    state.config.query_timeout
-                ),
-            ));
-        }
-        Ok(Err(e @ TransformError::Sql(_))) | Ok(Err(e @ TransformError::DataFusion(_))) => {
-            return Err(bad(e.to_string()));
-        }
-        Ok(Err(e)) => return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-        Ok(Ok(result)) => result,
-    };
     let wants_arrow =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains(ARROW_STREAM));
-    let (format, content_type) = if wants_arrow {
-        (OutputFormat::Arrow, ARROW_STREAM)
-    } else {
-        (OutputFormat::Json, "application/x-ndjson")
+    let (format, content_type) = match wants_arrow {
+        true => (OutputFormat::Arrow, ARROW_STREAM),
+        false => (OutputFormat::Json, "application/x-ndjson"),
     };
-    let mut body = Vec::new();
-    write_batches(&mut body, &result.schema, &result.batches, format).map_err(|e| bad(e.to_string()))?;
+    let mut stream = state.queries.start(&state.lake, &request.sql, as_of).await?;
+    let mut encoder = ResultEncoder::new(&stream.schema, format, state.queries.limits().max_result_bytes)?;
+    // The status is decided by the first rows: most failures (memory, time, an unreadable
+    // file) come before any, and get their own status; a later one cuts the body.
+    let head = match stream.next().await {
+        Some(Ok(batch)) => encoder.encode(&batch)?,
+        Some(Err(e)) => return Err(e.into()),
+        None => return Ok(([(header::CONTENT_TYPE, content_type)], encoder.finish()?).into_response()),
+    };
+    let body = Body::from_stream(rest(head, Rest::Running(stream, encoder), format));
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// Where a streamed answer is.
+enum Rest {
+    Running(QueryStream, ResultEncoder),
+    /// The query failed after rows were sent: the body ends without its last chunk, so every
+    /// HTTP client sees it incomplete.
+    Failed(String),
+    Done,
+}
+
+/// `head`, then the rest of the result as it comes. A failure after rows were sent is logged,
+/// written as a last `{"error": …}` line in JSON, and then cuts the body.
+fn rest(
+    head: Vec<u8>,
+    state: Rest,
+    format: OutputFormat,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    let first = futures::stream::once(async move { Ok(Bytes::from(head)) });
+    let more = futures::stream::unfold(state, move |state| async move {
+        match state {
+            Rest::Running(mut stream, mut encoder) => match stream.next().await {
+                Some(Ok(batch)) => match encoder.encode(&batch) {
+                    Ok(bytes) => Some((Ok(Bytes::from(bytes)), Rest::Running(stream, encoder))),
+                    Err(e) => Some(failure(e, format)),
+                },
+                Some(Err(e)) => Some(failure(e, format)),
+                None => match encoder.finish() {
+                    Ok(bytes) => Some((Ok(Bytes::from(bytes)), Rest::Done)),
+                    Err(e) => Some(failure(e, format)),
+                },
+            },
+            Rest::Failed(reason) => Some((Err(std::io::Error::other(reason)), Rest::Done)),
+            Rest::Done => None,
+        }
+    });
+    first.chain(more)
+}
+
+/// The chunk that reports `error` (JSON only) and what follows it: the cut.
+fn failure(error: TransformError, format: OutputFormat) -> (Result<Bytes, std::io::Error>, Rest) {
+    let reason = error.to_string();
+    tracing::warn!(error = %reason, "query failed after its first rows were sent; the answer is cut short");
+    match format {
+        OutputFormat::Json => {
+            let line = format!("{}\n", serde_json::json!({ "error": reason }));
+            (Ok(Bytes::from(line)), Rest::Failed(reason))
+        }
+        _ => (Err(std::io::Error::other(reason)), Rest::Done),
+    }
+}
+
+impl From<TransformError> for ApiError {
+    fn from(error: TransformError) -> Self {
+        let status = match &error {
+            TransformError::Sql(_) | TransformError::DataFusion(_) | TransformError::Refused(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            TransformError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            TransformError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
+            TransformError::TooBig(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            TransformError::Lake(e) if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            TransformError::Lake(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, error.to_string())
+    }
 }

@@ -59,7 +59,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
             let mut api = config.api.clone();
             api.listen = listen.unwrap_or(api.listen);
             let lake = ingot_lake::Lake::open(&config.catalog).await?;
-            crate::api::serve(lake, api, run::shutdown_signal()).await
+            crate::api::serve(lake, api, config.query.clone(), run::shutdown_signal()).await
         }
         Command::Transform { table } => transform::transform(&config, table.as_deref()).await,
         Command::Maintain(args) => maintain::maintain(&config, &args).await,

@@ -1,19 +1,30 @@
-//! `ingot query "<sql>"`: read-only SQL over the lake, with Trino's time-travel syntax.
+//! `ingot query "<sql>"`: read-only SQL over the lake, with Trino's time-travel syntax, within
+//! the same `[query]` bounds as the HTTP API; rows are printed as they are produced.
+
+use std::io::Write;
 
 use ingot_lake::Lake;
-use ingot_transforms::query::{OutputFormat, run_query, write_batches};
+use ingot_transforms::query::{OutputFormat, QueryPool, ResultEncoder};
 
 use super::CliError;
 use crate::config::Config;
 
 pub async fn query(config: &Config, sql: &str, format: OutputFormat) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
-    let result = run_query(&lake, sql).await?;
-    for (table, snapshot) in &result.pinned {
+    let pool = QueryPool::new(config.query.clone())?;
+    let mut stream = pool.start(&lake, sql, None).await?;
+    for (table, snapshot) in &stream.pinned {
         tracing::info!(%table, snapshot, "read as of snapshot");
     }
+    let mut encoder = ResultEncoder::new(&stream.schema, format, config.query.max_result_bytes)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    write_batches(&mut out, &result.schema, &result.batches, format)?;
-    Ok(())
+    while let Some(batch) = stream.next().await {
+        write(&mut out, &encoder.encode(&batch?)?)?;
+    }
+    write(&mut out, &encoder.finish()?)
+}
+
+fn write(out: &mut impl Write, bytes: &[u8]) -> Result<(), CliError> {
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| CliError::Usage(format!("write output: {e}")))
 }

@@ -40,9 +40,9 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
     let schedules = (!until_caught_up)
         .then(|| tokio::spawn(crate::schedule::run_scheduled(config.clone(), run.context())));
     let api = config.api.enabled.then(|| {
-        let (lake, api) = (lake.clone(), config.api.clone());
+        let (lake, api, limits) = (lake.clone(), config.api.clone(), config.query.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::api::serve(lake, api, std::future::pending()).await {
+            if let Err(e) = crate::api::serve(lake, api, limits, std::future::pending()).await {
                 tracing::error!(error = %e, "HTTP API stopped");
             }
         })

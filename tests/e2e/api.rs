@@ -50,7 +50,7 @@ fn ids(body: &str) -> Vec<i64> {
 async fn http_api_answers_like_ingot_query_and_refuses_everything_else() {
     let ws = Workspace::lake(None);
     let mut config = std::fs::read_to_string(&ws.config).unwrap();
-    config.push_str("\n[api]\nmax_rows = 50\n");
+    config.push_str("\n[query]\nmax_rows = 50\n");
     std::fs::write(&ws.config, config).unwrap();
     let lake = Lake::open(&ws.catalog()).await.unwrap();
     create(&lake, "lake.events").await;
@@ -153,7 +153,7 @@ async fn http_api_answers_like_ingot_query_and_refuses_everything_else() {
 
     // Over the row limit: a clear error, and the server keeps answering.
     let response = query(json!({"sql": "SELECT * FROM range(1000)"})).await.unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 422);
     let error: Value = response.json().await.unwrap();
     assert!(error["error"].as_str().unwrap().contains("more than 50 rows"), "{error}");
     assert_eq!(client.get(url("/healthz")).send().await.unwrap().status(), 200);

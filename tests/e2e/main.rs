@@ -7,6 +7,7 @@ mod company;
 mod harness;
 mod ingest;
 mod interop;
+mod isolation;
 mod lake;
 mod lineage;
 mod poison;

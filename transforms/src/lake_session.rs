@@ -9,6 +9,9 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
 use iceberg_datafusion::IcebergStaticTableProvider;
 use ingot_lake::{Lake, Table};
 
@@ -17,7 +20,23 @@ use crate::conforming::ConformingTable;
 
 /// A session over every lake table at its current snapshot.
 pub async fn lake_session(lake: &Lake) -> Result<SessionContext, TransformError> {
-    let ctx = SessionContext::new();
+    lake_session_in(lake, SessionContext::new()).await
+}
+
+/// A session whose operators may hold at most `max_memory` bytes between them; past it they
+/// spill to temporary files when `spill` is set, else the query fails with DataFusion's
+/// "resources exhausted" (see [`TransformError::from_run`]).
+pub fn bounded_context(max_memory: usize, spill: bool) -> Result<SessionContext, TransformError> {
+    let mode = if spill { DiskManagerMode::OsTmpDirectory } else { DiskManagerMode::Disabled };
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(max_memory, 1.0)
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
+        .build_arc()?;
+    Ok(SessionContext::new_with_config_rt(SessionConfig::new(), runtime))
+}
+
+/// `ctx` with every lake table registered at its current snapshot.
+pub async fn lake_session_in(lake: &Lake, ctx: SessionContext) -> Result<SessionContext, TransformError> {
     let catalog = ctx.catalog("datafusion").expect("the default catalog exists");
     let mut schemas: HashMap<String, Arc<MemorySchemaProvider>> = HashMap::new();
     for ident in lake.list_tables().await? {

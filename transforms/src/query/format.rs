@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::json::LineDelimitedWriter;
@@ -33,42 +34,109 @@ impl std::str::FromStr for OutputFormat {
     }
 }
 
-/// Writes `batches` (of `schema`) to `out` in `format`.
+/// Encodes a result batch by batch as it is produced, refusing to go past `max_bytes`.
+pub struct ResultEncoder {
+    state: Encoding,
+    max_bytes: usize,
+    written: usize,
+}
+
+enum Encoding {
+    /// Column widths depend on every row, so the table is drawn at the end.
+    Table(Vec<RecordBatch>),
+    Csv {
+        header_written: bool,
+    },
+    Json,
+    Arrow(StreamWriter<Vec<u8>>),
+}
+
+impl ResultEncoder {
+    /// An encoder of rows of `schema` in `format`.
+    pub fn new(schema: &SchemaRef, format: OutputFormat, max_bytes: usize) -> Result<Self, TransformError> {
+        let state = match format {
+            OutputFormat::Table => Encoding::Table(Vec::new()),
+            OutputFormat::Csv => Encoding::Csv { header_written: false },
+            OutputFormat::Json => Encoding::Json,
+            OutputFormat::Arrow => Encoding::Arrow(StreamWriter::try_new(Vec::new(), schema).map_err(arrow)?),
+        };
+        Ok(Self { state, max_bytes, written: 0 })
+    }
+
+    /// The bytes that encode `batch` (none yet for a table).
+    pub fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, TransformError> {
+        let bytes = match &mut self.state {
+            Encoding::Table(batches) => {
+                batches.push(batch.clone());
+                Vec::new()
+            }
+            Encoding::Csv { header_written } => {
+                let mut out = Vec::new();
+                let mut writer = CsvWriterBuilder::new().with_header(!*header_written).build(&mut out);
+                writer.write(batch).map_err(|e| TransformError::Sql(format!("write csv: {e}")))?;
+                drop(writer);
+                *header_written = true;
+                out
+            }
+            Encoding::Json => {
+                let mut writer = LineDelimitedWriter::new(Vec::new());
+                writer.write(batch).map_err(|e| TransformError::Sql(format!("write json: {e}")))?;
+                writer.finish().map_err(|e| TransformError::Sql(format!("write json: {e}")))?;
+                writer.into_inner()
+            }
+            Encoding::Arrow(writer) => {
+                writer.write(batch).map_err(arrow)?;
+                std::mem::take(writer.get_mut())
+            }
+        };
+        self.count(bytes)
+    }
+
+    /// The bytes that end the result (the whole table, an Arrow stream's end marker).
+    pub fn finish(self) -> Result<Vec<u8>, TransformError> {
+        let Self { state, max_bytes, written } = self;
+        let bytes = match state {
+            Encoding::Table(batches) => {
+                let table = arrow_cast::pretty::pretty_format_batches(&batches)
+                    .map_err(|e| TransformError::Sql(format!("format output: {e}")))?;
+                format!("{table}\n").into_bytes()
+            }
+            Encoding::Csv { .. } | Encoding::Json => Vec::new(),
+            Encoding::Arrow(mut writer) => {
+                writer.finish().map_err(arrow)?;
+                std::mem::take(writer.get_mut())
+            }
+        };
+        Self { state: Encoding::Json, max_bytes, written }.count(bytes)
+    }
+
+    fn count(&mut self, bytes: Vec<u8>) -> Result<Vec<u8>, TransformError> {
+        self.written += bytes.len();
+        if self.written > self.max_bytes {
+            return Err(TransformError::TooBig(format!(
+                "the result is larger than {} bytes (query.max_result_bytes); add a LIMIT or select fewer columns",
+                self.max_bytes
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Writes `batches` (of `schema`) to `out` in `format`, unbounded.
 pub fn write_batches(
     out: &mut dyn Write,
-    schema: &arrow_schema::SchemaRef,
+    schema: &SchemaRef,
     batches: &[RecordBatch],
     format: OutputFormat,
 ) -> Result<(), TransformError> {
     let io = |e: std::io::Error| TransformError::Sql(format!("write output: {e}"));
-    match format {
-        OutputFormat::Table => {
-            let table = arrow_cast::pretty::pretty_format_batches(batches)
-                .map_err(|e| TransformError::Sql(format!("format output: {e}")))?;
-            writeln!(out, "{table}").map_err(io)?;
-        }
-        OutputFormat::Csv => {
-            let mut writer = CsvWriterBuilder::new().with_header(true).build(out);
-            for batch in batches {
-                writer.write(batch).map_err(|e| TransformError::Sql(format!("write csv: {e}")))?;
-            }
-        }
-        OutputFormat::Json => {
-            let mut writer = LineDelimitedWriter::new(out);
-            writer
-                .write_batches(&batches.iter().collect::<Vec<_>>())
-                .map_err(|e| TransformError::Sql(format!("write json: {e}")))?;
-            writer.finish().map_err(|e| TransformError::Sql(format!("write json: {e}")))?;
-        }
-        OutputFormat::Arrow => {
-            let arrow =
-                |e: datafusion::arrow::error::ArrowError| TransformError::Sql(format!("write arrow: {e}"));
-            let mut writer = StreamWriter::try_new(out, schema).map_err(arrow)?;
-            for batch in batches {
-                writer.write(batch).map_err(arrow)?;
-            }
-            writer.finish().map_err(arrow)?;
-        }
+    let mut encoder = ResultEncoder::new(schema, format, usize::MAX)?;
+    for batch in batches {
+        out.write_all(&encoder.encode(batch)?).map_err(io)?;
     }
-    Ok(())
+    out.write_all(&encoder.finish()?).map_err(io)
+}
+
+fn arrow(e: datafusion::arrow::error::ArrowError) -> TransformError {
+    TransformError::Sql(format!("write arrow: {e}"))
 }

@@ -7,15 +7,17 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::execution::context::SQLOptions;
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::{SQLOptions, SessionContext};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::TableReference;
-use futures::StreamExt;
 use ingot_lake::{AsOf, Lake, Table, parse_ident, snapshot_as_of};
 
 use super::rewrite_time_travel;
+use super::{QueryLimits, QueryPool};
 use crate::TransformError;
-use crate::lake_session::{lake_session, name_unreadable_files, pinned, replace_table};
+use crate::lake_session::{lake_session_in, name_unreadable_files, pinned, replace_table};
 
 /// A query's rows and the snapshots it read.
 #[derive(Debug)]
@@ -27,33 +29,44 @@ pub struct QueryResult {
     pub pinned: Vec<(String, i64)>,
 }
 
-/// Runs one read-only SQL query over the lake.
+/// Runs one read-only SQL query over the lake within the default [`QueryLimits`] and collects
+/// its rows (for tests and small answers; the API and `ingot query` stream theirs).
 pub async fn run_query(lake: &Lake, sql: &str) -> Result<QueryResult, TransformError> {
-    run_query_with(lake, sql, &QueryOptions::default()).await
+    let pool = QueryPool::new(QueryLimits::default())?;
+    let mut stream = pool.start(lake, sql, None).await?;
+    let mut batches = Vec::new();
+    while let Some(batch) = stream.next().await {
+        batches.push(batch?);
+    }
+    Ok(QueryResult { schema: stream.schema.clone(), batches, pinned: stream.pinned.clone() })
 }
 
-/// How a query is pinned and bounded.
-#[derive(Debug, Clone, Default)]
-pub struct QueryOptions {
-    /// Read every table as of this point (tables without a snapshot then are left out);
-    /// `FOR … AS OF` clauses in the SQL still win for their table.
-    pub as_of: Option<AsOf>,
-    /// Refuse results with more rows than this.
-    pub max_rows: Option<usize>,
+/// A query planned and ready to run.
+pub(crate) struct Planned {
+    pub schema: SchemaRef,
+    /// `table → snapshot id` for every time-travel reference.
+    pub pinned: Vec<(String, i64)>,
+    pub plan: Arc<dyn ExecutionPlan>,
+    pub task: Arc<TaskContext>,
+    /// What [`explain`] needs to name unreadable files when the run fails.
+    pub logical: LogicalPlan,
+    pub aliases: Vec<(String, String, i64)>,
 }
 
-/// [`run_query`] with a pin for all tables and a row limit.
-pub async fn run_query_with(
+/// Plans `sql` in `ctx` (a session over the lake), every table pinned to its snapshot now
+/// or as of `as_of`, time-travel references to theirs.
+pub(crate) async fn plan_query(
     lake: &Lake,
+    ctx: SessionContext,
     sql: &str,
-    options: &QueryOptions,
-) -> Result<QueryResult, TransformError> {
+    as_of: Option<AsOf>,
+) -> Result<Planned, TransformError> {
     let (sql, refs) = rewrite_time_travel(sql)?;
-    let ctx = lake_session(lake).await?;
-    if let Some(as_of) = options.as_of {
+    let ctx = lake_session_in(lake, ctx).await?;
+    if let Some(as_of) = as_of {
         pin_all(lake, &ctx, as_of).await?;
     }
-    let mut read_at = Vec::new();
+    let mut pinned_at = Vec::new();
     let mut aliases = Vec::new();
     for reference in refs {
         let table = lake.load(&parse_ident(&reference.table)?).await?;
@@ -63,40 +76,24 @@ pub async fn run_query_with(
             pinned(table, Some(snapshot_id)).await?,
         )?;
         aliases.push((reference.alias_table.clone(), reference.table.clone(), snapshot_id));
-        read_at.push((reference.table, snapshot_id));
+        pinned_at.push((reference.table, snapshot_id));
     }
     let sql_options =
         SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
     let frame = ctx.sql_with_options(&sql, sql_options).await.map_err(refusal)?;
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let plan = frame.logical_plan().clone();
-    let failed = |e: datafusion::error::DataFusionError| explain(lake, &plan, &aliases, e.into());
-    let mut stream = match frame.execute_stream().await {
-        Ok(stream) => stream,
-        Err(e) => return Err(failed(e).await),
+    let logical = frame.logical_plan().clone();
+    let task = Arc::new(frame.task_ctx());
+    let plan = match frame.create_physical_plan().await {
+        Ok(plan) => plan,
+        Err(e) => return Err(explain(lake, &logical, &aliases, e.into()).await),
     };
-    let (mut batches, mut rows) = (Vec::new(), 0usize);
-    while let Some(batch) = stream.next().await {
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(e) => return Err(failed(e).await),
-        };
-        rows += batch.num_rows();
-        if let Some(max) = options.max_rows
-            && rows > max
-        {
-            return Err(TransformError::Sql(format!(
-                "the result has more than {max} rows (the configured limit); add a LIMIT or narrow the query"
-            )));
-        }
-        batches.push(batch);
-    }
-    Ok(QueryResult { schema, batches, pinned: read_at })
+    Ok(Planned { schema, pinned: pinned_at, plan, task, logical, aliases })
 }
 
 /// A failed query, with the data files of the tables it scans that the reader cannot map
 /// named (a time-travel reference at its snapshot, other tables at their current one).
-async fn explain(
+pub(crate) async fn explain(
     lake: &Lake,
     plan: &LogicalPlan,
     aliases: &[(String, String, i64)],
@@ -127,11 +124,7 @@ async fn explain(
 
 /// Re-registers every table at its snapshot as of `as_of`; one without such a snapshot is
 /// removed, so a query naming it fails with "table not found".
-async fn pin_all(
-    lake: &Lake,
-    ctx: &datafusion::prelude::SessionContext,
-    as_of: AsOf,
-) -> Result<(), TransformError> {
+async fn pin_all(lake: &Lake, ctx: &SessionContext, as_of: AsOf) -> Result<(), TransformError> {
     for ident in lake.list_tables().await? {
         let table = lake.load(&ident).await?;
         let name = ident.to_string();

@@ -1,0 +1,251 @@
+//! One query must not take the service down: hostile and runaway queries against `ingot run`
+//! with the API enabled, while orders keep landing in bronze.
+
+use std::net::TcpListener;
+use std::process::Child;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::*;
+
+const TOKEN: &str = "planted-token-7f3a9c";
+
+/// `ingot run` with the API on a free port, ingesting orders.
+struct Service {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Service {
+    async fn start(ws: &Workspace, query_limits: &str) -> Service {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut config = std::fs::read_to_string(&ws.config).unwrap();
+        config.push_str(&format!(
+            "\n[api]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n\n[query]\n{query_limits}\n"
+        ));
+        std::fs::write(&ws.config, config).unwrap();
+        let child = ws.spawn_with_env(&["run"], &[("INGOT_API_TOKEN", TOKEN)]);
+        let service =
+            Service { child, base: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new() };
+        wait_until(Duration::from_secs(60), "the API answers", || async {
+            service.client.get(service.url("/healthz")).send().await.is_ok()
+        })
+        .await;
+        service
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Posts `sql` and returns the status and the body.
+    async fn query(&self, sql: &str) -> (u16, String) {
+        let response = self
+            .client
+            .post(self.url("/v1/query"))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "sql": sql }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// CPU seconds the process has used so far (user + system), from /proc.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / clock_ticks_per_second()
+    }
+
+    /// Resident memory now, in bytes.
+    fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    }
+
+    fn assert_alive(&mut self, ws: &Workspace) {
+        assert!(self.child.try_wait().unwrap().is_none(), "ingot run died\n{}", ws.spawned_logs());
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Probes /healthz every 50 ms until stopped; returns the slowest answer and the failures.
+fn probe_health(base: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(Duration, usize, usize)> {
+    tokio::spawn(async move {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+        let (mut slowest, mut failed, mut probes) = (Duration::ZERO, 0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
+            let ok = client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200);
+            slowest = slowest.max(started.elapsed());
+            failed += usize::from(!ok);
+            probes += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (slowest, failed, probes)
+    })
+}
+
+/// Every row of a four-way cross join of bronze (300⁴ = 8·10⁹ rows, hours of work), each one
+/// computed (a bare `count(*)` is answered without building the rows).
+const CROSS_JOIN: &str = "SELECT sum(length(a.order_id) + length(b.order_id) + length(c.order_id) + length(d.order_id)) \
+     FROM bronze.orders a, bronze.orders b, bronze.orders c, bronze.orders d";
+
+fn nested(depth: usize, wrap: impl Fn(String) -> String) -> String {
+    (0..depth).fold("1".to_string(), |inner, _| wrap(inner))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_queries_are_refused_or_answered_and_ingest_goes_on() {
+    let broker = Broker::start();
+    let ws = Workspace::new(&broker, &demo_contracts(), 100, ORDERS_TOPIC);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "400"]);
+    let mut service =
+        Service::start(&ws, "timeout = \"2s\"\nmax_memory = \"64MiB\"\nmax_concurrent = 2").await;
+    wait_for_orders(&ws, 400, Duration::from_secs(60)).await;
+    let producer = ws.produce_in_background(&["--count", "1500", "--rate", "100", "--seed", "9"]);
+    let mut bodies = String::new();
+
+    // The four shapes that overflowed a query thread's stack and aborted the process: the two
+    // within query.max_expression_depth are answered, the two beyond it refused with the key.
+    let not_30 = format!("SELECT {}true AS x", "NOT ".repeat(30));
+    let case_20 =
+        format!("SELECT {} AS x", nested(20, |inner| format!("CASE WHEN 1 > 0 THEN {inner} ELSE 0 END")));
+    let plus_300 = format!("SELECT {} AS x", vec!["1"; 300].join(" + "));
+    let or_1000 = format!("SELECT {} AS x", vec!["1 = 0"; 1000].join(" OR "));
+    let (status, body) = service.query(&not_30).await;
+    assert_eq!((status, body.trim()), (200, r#"{"x":true}"#));
+    let (status, body) = service.query(&case_20).await;
+    assert_eq!((status, body.trim()), (200, r#"{"x":1}"#));
+    for sql in [&plus_300, &or_1000] {
+        let (status, body) = service.query(sql).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("query.max_expression_depth (128)"), "{body}");
+        bodies.push_str(&body);
+    }
+    // Deeper than the SQL parser recurses, and longer than any query should be.
+    let (status, body) = service.query(&format!("SELECT {}true", "NOT ".repeat(200))).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = service.query(&format!("SELECT '{}'", "x".repeat(100_000))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("query.max_sql_bytes"), "{body}");
+    service.assert_alive(&ws);
+
+    // A cross join of bronze with a 2 s timeout: 504 within 3 s, health answers
+    // meanwhile, and the CPU is back to idle 2 s later.
+    let stop = Arc::new(AtomicBool::new(false));
+    let health = probe_health(service.base.clone(), stop.clone());
+    let cross = CROSS_JOIN;
+    let started = Instant::now();
+    let (status, body) = service.query(cross).await;
+    let answered = started.elapsed();
+    assert_eq!(status, 504, "{body}");
+    assert!(body.contains("query.timeout"), "{body}");
+    assert!(answered < Duration::from_secs(3), "the timeout answered after {answered:?}");
+    stop.store(true, Ordering::Relaxed);
+    let (slowest, failed, probes) = health.await.unwrap();
+    assert_eq!(failed, 0, "{failed} of {probes} health checks failed during the cross join");
+    assert!(slowest < Duration::from_millis(100), "a health check took {slowest:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = service.cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = service.cpu_seconds() - before;
+    assert!(used < 0.5, "still {used:.2} CPU-seconds per second 2 s after the timeout");
+
+    // 16 heavy queries at once: the two slots run (and time out), the rest get 429 at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let health = probe_health(service.base.clone(), stop.clone());
+    let answers = futures::future::join_all((0..16).map(|_| service.query(cross))).await;
+    stop.store(true, Ordering::Relaxed);
+    let busy = answers.iter().filter(|(status, _)| *status == 429).count();
+    let ran: Vec<u16> = answers.iter().map(|(status, _)| *status).filter(|s| *s != 429).collect();
+    assert!(ran.len() <= 2 && !ran.is_empty(), "{answers:?}");
+    assert!(ran.iter().all(|s| *s == 504), "{answers:?}");
+    assert_eq!(busy + ran.len(), 16);
+    assert!(answers.iter().any(|(_, body)| body.contains("query.max_concurrent")), "{answers:?}");
+    let (slowest, failed, probes) = health.await.unwrap();
+    assert_eq!(failed, 0, "{failed} of {probes} health checks failed with the pool saturated");
+    assert!(slowest < Duration::from_millis(100), "a health check took {slowest:?} with the pool saturated");
+    service.assert_alive(&ws);
+
+    // Over the memory limit: a clean 422, and the process grows by no more than the limit
+    // plus a margin for the batches in flight (128 MiB).
+    let baseline = service.rss();
+    let sampling = Arc::new(AtomicBool::new(false));
+    let pid = service.child.id();
+    let peak = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !sampling.load(Ordering::Relaxed) {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    && let Some(line) = status.lines().find(|l| l.starts_with("VmRSS:"))
+                {
+                    peak = peak.max(line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    let (status, body) = service.query("SELECT DISTINCT value FROM range(20000000)").await;
+    sampling.store(true, Ordering::Relaxed);
+    let peak = peak.join().unwrap();
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("query.max_memory (64 MiB)"), "{body}");
+    let grown = peak.saturating_sub(baseline) >> 20;
+    assert!(grown < 64 + 128, "RSS grew by {grown} MiB over a 64 MiB limit");
+    bodies.push_str(&body);
+    service.assert_alive(&ws);
+
+    // Ingestion went on through all of it: every produced order lands.
+    producer.join().unwrap();
+    wait_for_orders(&ws, 1900, Duration::from_secs(60)).await;
+
+    // The token never shows: not in answers, metrics or the service's log.
+    let metrics = service.client.get(service.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+    bodies.push_str(&metrics.text().await.unwrap());
+    assert!(!bodies.contains(TOKEN));
+    assert!(!ws.spawned_logs().contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_goes_away_stops_its_query() {
+    let broker = Broker::start();
+    let ws = Workspace::new(&broker, &demo_contracts(), 100, ORDERS_TOPIC);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "300"]);
+    let service = Service::start(&ws, "timeout = \"60s\"\nmax_concurrent = 1").await;
+    wait_for_orders(&ws, 300, Duration::from_secs(60)).await;
+    let cross = CROSS_JOIN;
+    // The client gives up after a second; the server notices the closed connection.
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), service.query(cross)).await;
+    assert!(gave_up.is_err(), "the cross join answered within a second");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = service.cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = service.cpu_seconds() - before;
+    assert!(used < 0.5, "still {used:.2} CPU-seconds per second 2 s after the client left");
+    // Its slot is free again: the one-slot pool takes the next query.
+    let (status, body) = service.query("SELECT count(*) AS n FROM bronze.orders").await;
+    assert_eq!((status, body.trim()), (200, r#"{"n":300}"#));
+}
