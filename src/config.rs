@@ -153,8 +153,8 @@ impl Config {
         for transform in &mut self.transforms {
             transform.sql = resolve(&transform.sql);
         }
-        if let Some(path) = self.catalog.uri.strip_prefix("sqlite://") {
-            self.catalog.uri = format!("sqlite://{}", resolve(Path::new(path)).display());
+        if let Some(path) = self.catalog.uri.expose().strip_prefix("sqlite://") {
+            self.catalog.uri = format!("sqlite://{}", resolve(Path::new(path)).display()).into();
         }
         if !self.catalog.warehouse.contains("://") {
             self.catalog.warehouse = resolve(Path::new(&self.catalog.warehouse)).display().to_string();
@@ -262,7 +262,7 @@ mod tests {
     fn relative_paths_resolve_against_the_config_file() {
         let config = parse("", &[]).unwrap();
         assert_eq!(config.contracts.dir, PathBuf::from("/etc/ingot/proto/contracts"));
-        assert_eq!(config.catalog.uri, "sqlite:///etc/ingot/ingot-data/catalog.db");
+        assert_eq!(config.catalog.uri.expose(), "sqlite:///etc/ingot/ingot-data/catalog.db");
     }
 
     #[test]
@@ -274,6 +274,21 @@ mod tests {
         .unwrap();
         assert_eq!(config.kafka.properties["fetch.min.bytes"], "1");
         assert_eq!(config.kafka.properties["fetch.wait.max.ms"], "50");
+    }
+
+    #[test]
+    fn no_secret_shows_in_the_config_debug() {
+        let config = parse(
+            "[catalog]\nuri = \"postgres://ingot:planted-pw@db/lake\"\n[lineage]\nurl = \"http://ol:planted-ol@marquez:5000\"\n",
+            &[("INGOT_KAFKA__PROPERTIES__SASL.PASSWORD", "planted-sasl")],
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        for planted in ["planted-pw", "planted-ol", "planted-sasl"] {
+            assert!(!shown.contains(planted), "{planted} in {shown}");
+        }
+        assert!(shown.contains("postgres://ingot:***@db/lake"), "{shown}");
+        assert_eq!(config.kafka.properties["sasl.password"], "planted-sasl");
     }
 
     #[test]

@@ -2,10 +2,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ingot_proto::RuleConfig;
+use ingot_secret::{Secret, is_sensitive_name};
 use serde::Deserialize;
 
 /// How to reach Kafka.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// `host:port[,host:port]`.
@@ -23,6 +24,26 @@ pub struct KafkaConfig {
     /// Numbers and booleans are accepted as well as strings (`fetch.wait.max.ms = 50`).
     #[serde(default, deserialize_with = "scalar_map")]
     pub properties: BTreeMap<String, String>,
+}
+
+/// Properties named like credentials (`sasl.password`, `ssl.key.password`, …) show redacted.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, String> = self
+            .properties
+            .iter()
+            .map(|(name, value)| match is_sensitive_name(name) {
+                true => (name.as_str(), Secret::new(value.as_str()).redacted()),
+                false => (name.as_str(), value.clone()),
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("group_id", &self.group_id)
+            .field("start_from", &self.start_from)
+            .field("properties", &properties)
+            .finish()
+    }
 }
 
 /// Where a partition with no offsets in the table starts.

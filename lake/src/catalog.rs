@@ -9,7 +9,9 @@ use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalog,
     SqlCatalogBuilder,
 };
+use ingot_secret::Secret;
 use serde::Deserialize;
+use sqlx::Connection;
 
 use crate::LakeError;
 use crate::commit::SqlPointer;
@@ -19,9 +21,10 @@ use crate::commit::SqlPointer;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
-    /// `sqlite://<path>` (created if missing) or `postgres://user:pass@host/db`.
+    /// `sqlite://<path>` (created if missing) or `postgres://user:pass@host/db`; its password
+    /// is never shown (see [`Secret`]).
     #[serde(default = "default_uri")]
-    pub uri: String,
+    pub uri: Secret,
     /// Directory (or `file://` URI) under which table data and metadata are written.
     #[serde(default = "default_warehouse")]
     pub warehouse: String,
@@ -30,7 +33,7 @@ pub struct CatalogConfig {
     pub name: String,
 }
 
-fn default_uri() -> String {
+fn default_uri() -> Secret {
     "sqlite://ingot-data/catalog.db".into()
 }
 fn default_warehouse() -> String {
@@ -46,6 +49,9 @@ impl Default for CatalogConfig {
     }
 }
 
+/// How long opening the catalog waits for its database to accept a connection.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An open catalog plus what ingot needs to know about it.
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -60,33 +66,56 @@ impl Lake {
     /// Opens (and on first use creates) the catalog database and the warehouse directory.
     pub async fn open(config: &CatalogConfig) -> Result<Self, LakeError> {
         let warehouse = warehouse_uri(&config.warehouse)?;
-        let (uri, bind_style) = if let Some(path) = config.uri.strip_prefix("sqlite://") {
+        let given = config.uri.expose();
+        let (uri, bind_style) = if let Some(path) = given.strip_prefix("sqlite://") {
             let path = sqlite_path(path)?;
             (format!("sqlite://{}?mode=rwc", path.display()), SqlBindStyle::QMark)
-        } else if config.uri.starts_with("postgres://") || config.uri.starts_with("postgresql://") {
-            (config.uri.clone(), SqlBindStyle::DollarNumeric)
+        } else if given.starts_with("postgres://") || given.starts_with("postgresql://") {
+            (given.to_string(), SqlBindStyle::DollarNumeric)
         } else {
             return Err(LakeError::Config(format!(
                 "catalog.uri must start with sqlite:// or postgres://, got `{}`",
                 config.uri
             )));
         };
+        // The drivers' errors may echo what they were given, password included.
+        let scrub = |e: &dyn std::fmt::Display| config.uri.scrub(&e.to_string());
         let props = HashMap::from([
             (SQL_CATALOG_PROP_URI.to_string(), uri.clone()),
             (SQL_CATALOG_PROP_WAREHOUSE.to_string(), warehouse.clone()),
             (SQL_CATALOG_PROP_BIND_STYLE.to_string(), bind_style.to_string()),
         ]);
-        let catalog = SqlCatalogBuilder::default()
-            .with_storage_factory(Arc::new(LocalFsStorageFactory))
-            .load(&config.name, props)
-            .await
-            .map_err(LakeError::iceberg(format!("open catalog {}", config.uri)))?;
+        // One connection first, with a short wait and its real cause: iceberg's pool waits
+        // 30 s before it reports a database that refuses connections, and then only as a
+        // timeout. An unreachable database may come back (a service waits for it); the error
+        // names it without the password.
         sqlx::any::install_default_drivers();
+        let unavailable = |cause: String| LakeError::Unavailable {
+            context: format!("connect to catalog {}", config.uri),
+            source: Box::new(iceberg::Error::new(iceberg::ErrorKind::Unexpected, cause)),
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect(&uri)).await {
+            Err(_) => return Err(unavailable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+            Ok(Err(e)) => return Err(unavailable(scrub(&e))),
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+            }
+        }
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(2)
             .connect(&uri)
             .await
-            .map_err(|e| LakeError::Config(format!("connect to catalog {}: {e}", config.uri)))?;
+            .map_err(|e| unavailable(scrub(&e)))?;
+        let catalog = SqlCatalogBuilder::default()
+            .with_storage_factory(Arc::new(LocalFsStorageFactory))
+            .load(&config.name, props)
+            .await
+            .map_err(|e| {
+                // Same kind (a locked or unreachable database stays a transient failure), text
+                // without the password.
+                let scrubbed = iceberg::Error::new(e.kind(), scrub(&e)).with_retryable(e.retryable());
+                LakeError::iceberg(format!("open catalog {}", config.uri))(scrubbed)
+            })?;
         let pointer = SqlPointer {
             pool,
             catalog_name: config.name.clone(),

@@ -64,7 +64,8 @@ impl Emitter {
                 return Ok(Emitter { tx: None, namespace: config.namespace.clone(), source_url, stats });
             }
             TransportKind::Http => {
-                let url = config.url.as_deref().ok_or("lineage.url is required for transport = \"http\"")?;
+                let url =
+                    config.url.as_ref().ok_or("lineage.url is required for transport = \"http\"")?.expose();
                 let token = std::env::var(&config.api_key_env).ok().filter(|t| !t.is_empty());
                 let client = reqwest::Client::builder()
                     .timeout(config.timeout)
@@ -160,7 +161,8 @@ impl Sink {
                             body.chars().take(300).collect::<String>()
                         )))
                     }
-                    Err(e) => Err(Failure::Retry(e.to_string())),
+                    // Without the URL: it may carry a password.
+                    Err(e) => Err(Failure::Retry(e.without_url().to_string())),
                 }
             }
             Sink::File(path) => {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ingot_secret::Secret;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -25,9 +26,9 @@ pub enum TransportKind {
 pub struct LineageConfig {
     #[serde(default)]
     pub transport: TransportKind,
-    /// HTTP: the Marquez base URL, e.g. `http://marquez:5000`.
+    /// HTTP: the Marquez base URL, e.g. `http://marquez:5000` (a password in it is never shown).
     #[serde(default)]
-    pub url: Option<String>,
+    pub url: Option<Secret>,
     /// File: the JSON-lines file events are appended to.
     #[serde(default)]
     pub path: Option<PathBuf>,

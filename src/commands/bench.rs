@@ -20,7 +20,7 @@ const PARTITIONS: i32 = 3;
 pub(super) async fn scratch_lake() -> Result<(tempfile::TempDir, Lake), CliError> {
     let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
     let catalog = CatalogConfig {
-        uri: format!("sqlite://{}", dir.path().join("catalog.db").display()),
+        uri: format!("sqlite://{}", dir.path().join("catalog.db").display()).into(),
         warehouse: dir.path().join("warehouse").display().to_string(),
         name: "bench".into(),
     };

@@ -166,7 +166,7 @@ interval = "500ms"
 
     pub fn catalog(&self) -> CatalogConfig {
         CatalogConfig {
-            uri: self.catalog_uri(),
+            uri: self.catalog_uri().into(),
             warehouse: self.dir.path().join("warehouse").display().to_string(),
             name: "ingot".into(),
         }

@@ -249,3 +249,25 @@ async fn a_client_that_goes_away_stops_its_query() {
     let (status, body) = service.query("SELECT count(*) AS n FROM bronze.orders").await;
     assert_eq!((status, body.trim()), (200, r#"{"n":300}"#));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transform_over_its_memory_budget_fails_naming_the_key_and_resumes_within_it() {
+    let broker = Broker::start();
+    let topics = format!("{ORDERS_TOPIC}\n{}", crate::transforms::transforms_toml());
+    let ws = Workspace::new(&broker, &demo_contracts(), 500, &topics);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "2000"]);
+    // gold.revenue_hourly (the second entry) aggregates in DataFusion: 1 KiB holds no group.
+    let tight = [("INGOT_TRANSFORMS__1__MAX_MEMORY", "1KiB")];
+    let (ok, out, err) = ws.try_ingot_with_env(&["run", "--until-caught-up"], &tight);
+    assert!(!ok, "{out}\n{err}");
+    assert!(
+        err.contains("needs more memory than max_memory of the [[transforms]] entry for gold.revenue_hourly"),
+        "{err}"
+    );
+    assert_eq!(ws.snapshot_count("gold.revenue_hourly").await, 0);
+    // Within the default budget the same work is done.
+    ws.ingot(&["transform"]);
+    let lake = ingot_lake::Lake::open(&ws.catalog()).await.unwrap();
+    let rows = crate::transforms::query(&lake, "SELECT sum(orders) AS n FROM gold.revenue_hourly").await;
+    assert_eq!(crate::transforms::int(&rows[0], 0, 0), 2000);
+}

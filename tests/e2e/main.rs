@@ -13,5 +13,6 @@ mod lineage;
 mod poison;
 mod postgres;
 mod readers;
+mod secrets;
 mod shared;
 mod transforms;

@@ -48,6 +48,11 @@ pub struct TransformConfig {
     /// Gold: the SQL's output column holding the window start; gold is partitioned by its day.
     #[serde(default = "default_window_column")]
     pub window_column: String,
+    /// Memory the run's operators (dedup, joins, aggregates, sorts) may hold; past it they
+    /// spill to temporary files where they can, and the run fails naming this key where they
+    /// cannot, rather than growing until the OOM killer stops the whole service.
+    #[serde(default = "default_max_memory", deserialize_with = "crate::query::byte_size")]
+    pub max_memory: usize,
 }
 
 impl TransformConfig {
@@ -76,6 +81,9 @@ fn default_dedup_horizon() -> Duration {
 }
 fn default_lateness() -> Duration {
     Duration::from_secs(3600)
+}
+fn default_max_memory() -> usize {
+    512 << 20
 }
 fn default_window_column() -> String {
     "window_start".into()

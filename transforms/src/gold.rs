@@ -35,7 +35,7 @@ pub(crate) async fn run_gold(
     // Days of rows added and of rows another engine removed or changed in silver.
     for batch in changes.added.iter().chain(&changes.removed) {
         days.extend(
-            event_micros(&batch, &config.event_time)?.into_iter().flatten().map(|t| t.div_euclid(DAY_US)),
+            event_micros(batch, &config.event_time)?.into_iter().flatten().map(|t| t.div_euclid(DAY_US)),
         );
     }
     if days.is_empty() {

@@ -9,7 +9,7 @@ use ingot_lineage::Emitter;
 use crate::column_lineage::{PlanLineage, plan_lineage};
 use crate::config::Kind;
 use crate::gold::run_gold;
-use crate::lake_session::{lake_session, name_unreadable_files};
+use crate::lake_session::{bounded_context, lake_session, lake_session_in, name_unreadable_files};
 use crate::lineage::{ParentRun, RunLineage, job_name};
 use crate::progress::Pending;
 use crate::silver::run_silver;
@@ -132,7 +132,7 @@ async fn run_one(
     let output = lake.lineage_dataset(&pending.ident, pending.target.as_ref(), pending.base());
     // One session per run, pinned when it starts: the plan for lineage and the run
     // itself see the same tables.
-    let ctx = lake_session(lake).await?;
+    let ctx = lake_session_in(lake, bounded_context(config.max_memory, true)?).await?;
     let plan = match context.emitter.enabled() {
         true => plan_lineage_in(&ctx, &sql).await,
         false => None,
@@ -147,11 +147,17 @@ async fn run_one(
         Kind::Silver => run_silver(lake, &ctx, config, &sql, quarantine, pending).await,
         Kind::Gold => run_gold(lake, &ctx, config, &sql, pending).await,
     };
+    let budget_key = format!("max_memory of the [[transforms]] entry for {}", config.table);
     let result = match result {
-        Err(e @ TransformError::DataFusion(_)) => {
-            let mut tables = vec![(&read.0, Some(read.1))];
-            tables.extend(read.2.as_ref().map(|t| (t, None)));
-            Err(name_unreadable_files(&tables, e).await)
+        Err(TransformError::DataFusion(e)) => {
+            match TransformError::from_run(e, config.max_memory, &budget_key) {
+                e @ TransformError::DataFusion(_) => {
+                    let mut tables = vec![(&read.0, Some(read.1))];
+                    tables.extend(read.2.as_ref().map(|t| (t, None)));
+                    Err(name_unreadable_files(&tables, e).await)
+                }
+                other => Err(other),
+            }
         }
         other => other,
     }

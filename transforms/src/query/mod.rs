@@ -10,7 +10,7 @@ mod session;
 mod time_travel;
 
 pub use format::{OutputFormat, ResultEncoder, write_batches};
-pub use limits::QueryLimits;
+pub use limits::{QueryLimits, byte_size};
 pub use pool::{QueryPool, QueryStream};
 pub use session::{QueryResult, run_query};
 pub use time_travel::{TimeTravelRef, parse_timestamp, rewrite_time_travel};
