@@ -10,22 +10,19 @@
 //! like any other.
 
 use std::any::Any;
-use std::fmt;
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Result;
 use datafusion::datasource::TableType;
-use datafusion::error::DataFusionError;
-use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
-};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 use ingot_lake::to_schema;
+
+use crate::stream_exec::{StreamExec, StreamFn};
 
 /// `inner`, with its scans' batches conformed to their declared schema.
 #[derive(Debug)]
@@ -55,7 +52,7 @@ impl TableProvider for ConformingTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let input = self.inner.scan(state, projection, filters, limit).await?;
-        Ok(Arc::new(ConformExec { input }))
+        Ok(Arc::new(conform(input)))
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
@@ -63,60 +60,16 @@ impl TableProvider for ConformingTable {
     }
 }
 
-/// Passes `input`'s batches on in `input`'s declared schema.
-#[derive(Debug)]
-struct ConformExec {
-    input: Arc<dyn ExecutionPlan>,
-}
-
-impl DisplayAs for ConformExec {
-    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "ConformExec")
-    }
-}
-
-impl ExecutionPlan for ConformExec {
-    fn name(&self) -> &str {
-        "ConformExec"
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    // Nothing may sit between the scan and this node (a repartition would meet the
-    // unconformed batches first), and rows pass in the order they come.
-    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
-        vec![false]
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        match children.pop() {
-            Some(input) if children.is_empty() => Ok(Arc::new(ConformExec { input })),
-            _ => Err(DataFusionError::Internal("ConformExec has exactly one child".into())),
-        }
-    }
-
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let schema = self.input.schema();
-        let declared = schema.clone();
-        let batches =
-            self.input.execute(partition, context)?.map(move |batch| Ok(to_schema(&batch?, &declared)?));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
-    }
+/// `input`, its batches passed on in its declared schema. Nothing may sit between the scan and
+/// this node (a repartition would meet the unconformed batches first).
+fn conform(input: Arc<dyn ExecutionPlan>) -> StreamExec {
+    let wrap: StreamFn = Arc::new(|stream: SendableRecordBatchStream| {
+        let declared = stream.schema();
+        let batches = stream.map({
+            let declared = declared.clone();
+            move |batch| Ok(to_schema(&batch?, &declared)?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(declared, batches)) as SendableRecordBatchStream)
+    });
+    StreamExec::new("ConformExec", input, wrap, false)
 }

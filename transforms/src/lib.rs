@@ -15,6 +15,7 @@ mod replay;
 mod rows;
 mod run;
 mod silver;
+mod stream_exec;
 
 pub use backfill::{BackfillReport, backfill};
 pub use column_lineage::{Direct, PlanLineage, plan_lineage};

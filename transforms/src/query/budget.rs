@@ -2,11 +2,9 @@
 //!
 //! Dropping a DataFusion stream stops only the tasks that reach an await point, and an
 //! operator emitting a cross product from memory may not reach one for minutes. So every
-//! operator of the physical plan is wrapped in [`GuardExec`], which checks the budget each
+//! operator of the physical plan is wrapped in a `GuardExec`, whose stream checks the budget each
 //! time a batch is asked of it: a stopped query ends within one batch of one operator.
 
-use std::any::Any;
-use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,11 +16,11 @@ use arrow_schema::SchemaRef;
 use datafusion::common::Result;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::DataFusionError;
-use datafusion::execution::{RecordBatchStream, TaskContext};
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
-};
+use datafusion::execution::RecordBatchStream;
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::{Stream, StreamExt};
+
+use crate::stream_exec::{StreamExec, StreamFn};
 
 /// Why a query stopped before its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,66 +71,19 @@ impl Budget {
 /// `plan` with every operator guarded by `budget`. Applied to the final physical plan, after
 /// DataFusion's optimizers, so none of them sees (or trips over) the wrappers.
 pub(crate) fn guard(plan: Arc<dyn ExecutionPlan>, budget: &Arc<Budget>) -> Result<Arc<dyn ExecutionPlan>> {
+    let wrap: StreamFn = {
+        let budget = budget.clone();
+        Arc::new(move |input| {
+            Ok(Box::pin(GuardStream { input, budget: budget.clone(), done: false })
+                as SendableRecordBatchStream)
+        })
+    };
     plan.transform_up(|node| {
-        let guarded: Arc<dyn ExecutionPlan> = Arc::new(GuardExec { input: node, budget: budget.clone() });
+        let guarded: Arc<dyn ExecutionPlan> =
+            Arc::new(StreamExec::new("GuardExec", node, wrap.clone(), true));
         Ok(Transformed::yes(guarded))
     })
     .map(|t| t.data)
-}
-
-/// Passes `input`'s batches on while the budget lasts.
-#[derive(Debug)]
-struct GuardExec {
-    input: Arc<dyn ExecutionPlan>,
-    budget: Arc<Budget>,
-}
-
-impl DisplayAs for GuardExec {
-    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "GuardExec")
-    }
-}
-
-impl ExecutionPlan for GuardExec {
-    fn name(&self) -> &str {
-        "GuardExec"
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        match children.pop() {
-            Some(input) if children.is_empty() => {
-                Ok(Arc::new(GuardExec { input, budget: self.budget.clone() }))
-            }
-            _ => Err(DataFusionError::Internal("GuardExec has exactly one child".into())),
-        }
-    }
-
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        if let Some(stop) = self.budget.stopped() {
-            return Err(stopped(stop));
-        }
-        let input = self.input.execute(partition, context)?;
-        Ok(Box::pin(GuardStream { input, budget: self.budget.clone(), done: false }))
-    }
 }
 
 struct GuardStream {

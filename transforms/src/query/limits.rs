@@ -112,16 +112,21 @@ fn parse_byte_size(text: &str) -> Result<usize, String> {
     number.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))
 }
 
-/// Refuses SQL longer than `max_sql_bytes` or nesting expressions deeper than
-/// `max_expression_depth`, before anything deeper than the parser sees it.
-pub(crate) fn check_shape(sql: &str, limits: &QueryLimits) -> Result<(), TransformError> {
-    if sql.len() > limits.max_sql_bytes {
-        return Err(TransformError::Refused(format!(
+/// Refuses SQL longer than `max_sql_bytes`.
+pub(crate) fn check_length(sql: &str, limits: &QueryLimits) -> Result<(), TransformError> {
+    match sql.len() > limits.max_sql_bytes {
+        true => Err(TransformError::Refused(format!(
             "the SQL is {} bytes, more than query.max_sql_bytes ({})",
             sql.len(),
             limits.max_sql_bytes
-        )));
+        ))),
+        false => Ok(()),
     }
+}
+
+/// Refuses SQL nesting expressions deeper than `max_expression_depth`, before anything
+/// deeper than the parser sees it.
+pub(crate) fn check_depth(sql: &str, limits: &QueryLimits) -> Result<(), TransformError> {
     let statements = DFParserBuilder::new(sql).build()?.parse_statements()?;
     let mut depth = Depth { current: 0, limit: limits.max_expression_depth };
     for statement in &statements {
@@ -172,27 +177,27 @@ mod tests {
     #[test]
     fn a_long_chain_of_terms_is_refused_naming_the_key() {
         let sql = format!("SELECT {}", vec!["1"; 300].join(" + "));
-        let err = check_shape(&sql, &limits(128)).unwrap_err().to_string();
+        let err = check_depth(&sql, &limits(128)).unwrap_err().to_string();
         assert!(err.contains("query.max_expression_depth (128)"), "{err}");
-        check_shape(&sql, &limits(300)).unwrap();
+        check_depth(&sql, &limits(300)).unwrap();
     }
 
     #[test]
     fn depth_counts_nesting_not_breadth() {
         let wide =
             format!("SELECT {}", (0..500).map(|i| format!("{i} + 1 AS c{i}")).collect::<Vec<_>>().join(", "));
-        check_shape(&wide, &limits(4)).unwrap();
+        check_depth(&wide, &limits(4)).unwrap();
         let nested = format!("SELECT {}true", "NOT ".repeat(10));
-        assert!(check_shape(&nested, &limits(10)).is_err());
-        check_shape(&nested, &limits(11)).unwrap();
+        assert!(check_depth(&nested, &limits(10)).is_err());
+        check_depth(&nested, &limits(11)).unwrap();
     }
 
     #[test]
     fn subqueries_count_from_where_they_sit() {
         // AND > subquery > NOT > NOT > true.
         let sql = "SELECT (SELECT NOT NOT true) AND true";
-        assert!(check_shape(sql, &limits(4)).is_err());
-        check_shape(sql, &limits(5)).unwrap();
+        assert!(check_depth(sql, &limits(4)).is_err());
+        check_depth(sql, &limits(5)).unwrap();
     }
 
     #[test]
@@ -208,7 +213,7 @@ mod tests {
     fn overlong_sql_is_refused_before_parsing() {
         let sql = format!("SELECT '{}'", "x".repeat(100));
         let limits = QueryLimits { max_sql_bytes: 50, ..QueryLimits::default() };
-        let err = check_shape(&sql, &limits).unwrap_err().to_string();
+        let err = check_length(&sql, &limits).unwrap_err().to_string();
         assert!(err.contains("query.max_sql_bytes (50)"), "{err}");
     }
 }

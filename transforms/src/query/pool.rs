@@ -16,7 +16,7 @@ use ingot_lake::{AsOf, Lake};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::budget::{Budget, Stop, guard};
-use super::limits::{QueryLimits, check_shape};
+use super::limits::QueryLimits;
 use super::session::{Planned, explain, plan_query};
 use crate::TransformError;
 use crate::lake_session::bounded_context;
@@ -204,13 +204,12 @@ impl Run {
         }
     }
 
-    /// Checks the query's shape, then plans it in a session bounded by `max_memory`.
+    /// Plans the query in a session bounded by `max_memory`.
     async fn plan(&self) -> Result<Planned, TransformError> {
-        check_shape(&self.sql, &self.limits)?;
         // Queries fail rather than spill: a temporary file per query could fill the disk the
         // warehouse or the spool lives on.
         let ctx = bounded_context(self.limits.max_memory, false)?;
-        plan_query(&self.lake, ctx, &self.sql, self.as_of).await
+        plan_query(&self.lake, ctx, &self.sql, self.as_of, &self.limits).await
     }
 
     /// A run's failure, said in terms of the bound it hit when it hit one.

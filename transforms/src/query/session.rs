@@ -14,6 +14,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::TableReference;
 use ingot_lake::{AsOf, Lake, Table, parse_ident, snapshot_as_of};
 
+use super::limits::{check_depth, check_length};
 use super::rewrite_time_travel;
 use super::{QueryLimits, QueryPool};
 use crate::TransformError;
@@ -54,14 +55,19 @@ pub(crate) struct Planned {
 }
 
 /// Plans `sql` in `ctx` (a session over the lake), every table pinned to its snapshot now
-/// or as of `as_of`, time-travel references to theirs.
+/// or as of `as_of`, time-travel references to theirs; SQL outside `limits`' shape is
+/// refused before anything but the parser sees it.
 pub(crate) async fn plan_query(
     lake: &Lake,
     ctx: SessionContext,
     sql: &str,
     as_of: Option<AsOf>,
+    limits: &QueryLimits,
 ) -> Result<Planned, TransformError> {
+    check_length(sql, limits)?;
     let (sql, refs) = rewrite_time_travel(sql)?;
+    // Checked as DataFusion will parse it, with Trino's clauses already resolved.
+    check_depth(&sql, limits)?;
     let ctx = lake_session_in(lake, ctx).await?;
     if let Some(as_of) = as_of {
         pin_all(lake, &ctx, as_of).await?;
