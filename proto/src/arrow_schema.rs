@@ -112,10 +112,15 @@ mod tests {
     use super::*;
     use crate::ContractRegistry;
 
+    /// Read when the test runs, not when it is built (see the integration tests).
+    fn manifest_dir() -> String {
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
+    }
+
     #[test]
     fn maps_order_event_to_arrow_types() {
-        let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts"))
-            .expect("demo contracts compile");
+        let registry =
+            ContractRegistry::load(format!("{}/contracts", manifest_dir())).expect("demo contracts compile");
         let schema = contract_arrow_schema(&registry.message("ingot.demo.v1.OrderEvent").unwrap()).unwrap();
         let ty = |name: &str| schema.field_with_name(name).unwrap().data_type().clone();
         assert_eq!(ty("status"), DataType::Utf8);

@@ -9,7 +9,7 @@ use prost::Message;
 use prost_reflect::{MapKey, MessageDescriptor, Value};
 
 fn registry() -> ContractRegistry {
-    ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/contracts")).unwrap()
+    ContractRegistry::load(format!("{}/tests/contracts", manifest_dir())).unwrap()
 }
 
 fn inner(descriptor: &MessageDescriptor, label: &str, weight: Option<i32>) -> Value {
@@ -85,4 +85,10 @@ fn decodes_every_scalar_type_and_repeated_shape() {
     let options = FormatOptions::default().with_null("NULL");
     let table = pretty_format_batches_with_options(&[batch], &options).unwrap().to_string();
     assert_eq!(table.trim(), include_str!("golden/all_types.txt").trim(), "\n{table}");
+}
+
+/// The package directory, read when the test runs: a test binary another checkout built into
+/// a shared target directory must read this checkout's files, not that one's.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
 }

@@ -10,7 +10,7 @@ use prost::Message;
 use prost_reflect::{MapKey, ReflectMessage, Value};
 
 fn registry() -> ContractRegistry {
-    ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap()
+    ContractRegistry::load(format!("{}/contracts", manifest_dir())).unwrap()
 }
 
 fn decode_all(decoder: &mut BatchDecoder, messages: &[DynamicMessage]) -> arrow_array::RecordBatch {
@@ -153,4 +153,10 @@ fn refuses_a_table_that_lacks_a_contract_field() {
     let fewer: Vec<_> = full.fields().iter().filter(|f| f.name() != "currency").cloned().collect();
     let err = BatchDecoder::new(message, Arc::new(arrow_schema::Schema::new(fewer)), 1024).err().unwrap();
     assert!(err.to_string().contains("currency"), "{err}");
+}
+
+/// The package directory, read when the test runs: a test binary another checkout built into
+/// a shared target directory must read this checkout's files, not that one's.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
 }

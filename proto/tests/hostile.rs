@@ -16,7 +16,7 @@ use ingot_proto::{
 const NOW: i64 = 1_800_000_000_000_000;
 
 fn decoder(contracts: &str, name: &str, rules: &str) -> BatchDecoder {
-    let registry = ContractRegistry::load(format!("{}/{contracts}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let registry = ContractRegistry::load(format!("{}/{contracts}", manifest_dir())).unwrap();
     let message = registry.message(name).unwrap();
     let schema = Arc::new(contract_arrow_schema(&message).unwrap());
     #[derive(serde::Deserialize)]
@@ -248,4 +248,10 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
+}
+
+/// The package directory, read when the test runs: a test binary another checkout built into
+/// a shared target directory must read this checkout's files, not that one's.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
 }

@@ -9,7 +9,7 @@ use prost::Message;
 use prost_reflect::Value;
 
 fn order(fields: &[(&str, Value)]) -> DynamicMessage {
-    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let registry = ContractRegistry::load(format!("{}/contracts", manifest_dir())).unwrap();
     let mut m = DynamicMessage::new(registry.message("ingot.demo.v1.OrderEvent").unwrap());
     for (name, value) in fields {
         m.set_field_by_name(name, value.clone());
@@ -22,7 +22,7 @@ fn rule(toml_text: &str) -> RuleConfig {
 }
 
 fn decoder(rules: &[RuleConfig]) -> Result<BatchDecoder, ingot_proto::ProtoError> {
-    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let registry = ContractRegistry::load(format!("{}/contracts", manifest_dir())).unwrap();
     let message = registry.message("ingot.demo.v1.OrderEvent").unwrap();
     let schema = Arc::new(contract_arrow_schema(&message).unwrap());
     BatchDecoder::new(message, schema, 1 << 20).unwrap().with_rules(rules)
@@ -76,7 +76,7 @@ fn ranges_and_patterns() {
 
 #[test]
 fn nested_paths_and_numeric_bounds() {
-    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let registry = ContractRegistry::load(format!("{}/contracts", manifest_dir())).unwrap();
     let money = registry.message("ingot.demo.v1.Money").unwrap();
     let mut total = DynamicMessage::new(money);
     total.set_field_by_name("units", Value::I64(-5));
@@ -88,7 +88,7 @@ fn nested_paths_and_numeric_bounds() {
 
 #[test]
 fn event_time_skew_and_age() {
-    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let registry = ContractRegistry::load(format!("{}/contracts", manifest_dir())).unwrap();
     let ts = |seconds: i64| {
         let mut t = DynamicMessage::new(registry.message("google.protobuf.Timestamp").unwrap());
         t.set_field_by_name("seconds", Value::I64(seconds));
@@ -113,7 +113,7 @@ fn typo_in_rule_fails_at_start_up() {
 
 #[test]
 fn rules_look_into_every_element_of_repeated_messages() {
-    let registry = ContractRegistry::load(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts")).unwrap();
+    let registry = ContractRegistry::load(format!("{}/contracts", manifest_dir())).unwrap();
     let item_type = registry.message("ingot.demo.v1.LineItem").unwrap();
     let item = |quantity: i32| {
         let mut i = DynamicMessage::new(item_type.clone());
@@ -126,4 +126,10 @@ fn rules_look_into_every_element_of_repeated_messages() {
     assert_eq!(check(r, &order(&[("items", Value::List(vec![item(2), item(-1)]))])), Err("qty:min".into()));
     let sku = "name = \"sku\"\nfield = \"items.sku\"\npattern = \"^SKU-\"";
     assert_eq!(check(sku, &order(&[("items", Value::List(vec![item(1)]))])), Ok(()));
+}
+
+/// The package directory, read when the test runs: a test binary another checkout built into
+/// a shared target directory must read this checkout's files, not that one's.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
 }

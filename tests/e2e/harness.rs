@@ -68,7 +68,7 @@ pub struct Workspace {
 
 /// The demo contracts, as shipped.
 pub fn demo_contracts() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("proto/contracts")
+    Path::new(&manifest_dir()).join("proto/contracts")
 }
 
 impl Workspace {
@@ -401,4 +401,10 @@ pub async fn assert_orders_hold_each_offset_once(ws: &Workspace, produced: usize
     offsets_seen(&ws.rows("bronze.orders").await, &mut seen);
     offsets_seen(&ws.rows("ingot.quarantine").await, &mut seen);
     assert_each_offset_once(&seen, produced);
+}
+
+/// The package directory, read when the test runs: a test binary another checkout built into
+/// a shared target directory must read this checkout's files, not that one's.
+pub fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
 }

@@ -97,7 +97,7 @@ fn workspace(broker: &Broker, receiver: &Receiver) -> Workspace {
 
 /// Every event passes the spec's schemas (format checking on) and Marquez's rules.
 pub(crate) fn assert_valid(events: &[Value]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/validate_lineage.py");
+    let script = PathBuf::from(manifest_dir()).join("tests/interop/validate_lineage.py");
     let mut child =
         Command::new(python()).arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     {

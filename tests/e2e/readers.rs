@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::Workspace;
+use crate::harness::{Workspace, manifest_dir};
 
 pub fn python() -> PathBuf {
     match std::env::var("INGOT_TEST_PYTHON") {
@@ -16,7 +16,7 @@ pub fn python() -> PathBuf {
 /// scripts pointed at the workspace's catalog; the caller adds the rest of the arguments.
 pub fn interop_script(ws: &Workspace, script: &str, leading: &[&str]) -> Command {
     let mut cmd = Command::new(python());
-    cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop").join(script))
+    cmd.arg(PathBuf::from(manifest_dir()).join("tests/interop").join(script))
         .args(leading)
         .arg(ws.catalog_uri())
         .arg(ws.dir.path().join("warehouse"));

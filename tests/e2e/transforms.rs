@@ -15,7 +15,7 @@ use crate::harness::*;
 use crate::readers::{At, Engine, read_rows};
 
 pub fn transforms_toml() -> String {
-    let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    let sql = Path::new(&manifest_dir()).join("sql");
     format!(
         r#"
 [transform]

@@ -8,7 +8,7 @@ use datafusion::prelude::SessionContext;
 use ingot_transforms::{collect, memory_table, replace_table};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(&manifest_dir()).parent().unwrap().to_path_buf()
 }
 
 async fn check(sql_file: &str, input: &str, fixture: &str, golden: &str) {
@@ -43,4 +43,10 @@ async fn gold_revenue_hourly() {
 #[tokio::test]
 async fn gold_customer_daily() {
     check("gold/customer_daily.sql", "silver.orders", "silver_orders.sql", "gold_customer_daily.txt").await;
+}
+
+/// The package directory, read when the test runs: a test binary another checkout built into
+/// a shared target directory must read this checkout's files, not that one's.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
 }
