@@ -72,16 +72,16 @@ impl Service {
         ticks / clock_ticks_per_second()
     }
 
-    /// Resident memory now, in bytes.
-    fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-    }
-
     fn assert_alive(&mut self, ws: &Workspace) {
         assert!(self.child.try_wait().unwrap().is_none(), "ingot run died\n{}", ws.spawned_logs());
     }
+}
+
+/// Resident memory of process `pid` now, in bytes (`None` once it is gone).
+fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -165,12 +165,14 @@ async fn hostile_queries_are_refused_or_answered_and_ingest_goes_on() {
     assert!(answered < Duration::from_secs(3), "the timeout answered after {answered:?}");
     stop.store(true, Ordering::Relaxed);
     let (slowest, failed, probes) = health.await.unwrap();
+    eprintln!("cross join: 504 after {answered:?}; slowest of {probes} health checks {slowest:?}");
     assert_eq!(failed, 0, "{failed} of {probes} health checks failed during the cross join");
     assert!(slowest < Duration::from_millis(100), "a health check took {slowest:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = service.cpu_seconds();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let used = service.cpu_seconds() - before;
+    eprintln!("2 s after the timeout: {used:.2} CPU-seconds in a second");
     assert!(used < 0.5, "still {used:.2} CPU-seconds per second 2 s after the timeout");
 
     // 16 heavy queries at once: the two slots run (and time out), the rest get 429 at once.
@@ -185,25 +187,22 @@ async fn hostile_queries_are_refused_or_answered_and_ingest_goes_on() {
     assert_eq!(busy + ran.len(), 16);
     assert!(answers.iter().any(|(_, body)| body.contains("query.max_concurrent")), "{answers:?}");
     let (slowest, failed, probes) = health.await.unwrap();
+    eprintln!("16 at once: {busy} × 429, {ran:?} ran; slowest of {probes} health checks {slowest:?}");
     assert_eq!(failed, 0, "{failed} of {probes} health checks failed with the pool saturated");
     assert!(slowest < Duration::from_millis(100), "a health check took {slowest:?} with the pool saturated");
     service.assert_alive(&ws);
 
     // Over the memory limit: a clean 422, and the process grows by no more than the limit
     // plus a margin for the batches in flight (128 MiB).
-    let baseline = service.rss();
-    let sampling = Arc::new(AtomicBool::new(false));
     let pid = service.child.id();
+    let baseline = rss_of(pid).unwrap();
+    let sampling = Arc::new(AtomicBool::new(false));
     let peak = {
         let sampling = sampling.clone();
         std::thread::spawn(move || {
             let mut peak = 0u64;
             while !sampling.load(Ordering::Relaxed) {
-                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                    && let Some(line) = status.lines().find(|l| l.starts_with("VmRSS:"))
-                {
-                    peak = peak.max(line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024);
-                }
+                peak = peak.max(rss_of(pid).unwrap_or(0));
                 std::thread::sleep(Duration::from_millis(10));
             }
             peak
@@ -215,6 +214,7 @@ async fn hostile_queries_are_refused_or_answered_and_ingest_goes_on() {
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("query.max_memory (64 MiB)"), "{body}");
     let grown = peak.saturating_sub(baseline) >> 20;
+    eprintln!("over the memory limit: RSS grew by {grown} MiB (baseline {} MiB)", baseline >> 20);
     assert!(grown < 64 + 128, "RSS grew by {grown} MiB over a 64 MiB limit");
     bodies.push_str(&body);
     service.assert_alive(&ws);

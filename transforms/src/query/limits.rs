@@ -40,6 +40,10 @@ pub struct QueryLimits {
     /// Longest SQL text accepted, in bytes.
     #[serde(default = "default_max_sql_bytes", deserialize_with = "byte_size")]
     pub max_sql_bytes: usize,
+    /// Threads the queries run on. Default: one fewer than the cores (at least one), so
+    /// queries never hold every core ingestion and the HTTP server need.
+    #[serde(default)]
+    pub threads: Option<usize>,
 }
 
 fn default_timeout() -> Duration {
@@ -74,6 +78,7 @@ impl Default for QueryLimits {
             max_concurrent: default_max_concurrent(),
             max_expression_depth: default_max_expression_depth(),
             max_sql_bytes: default_max_sql_bytes(),
+            threads: None,
         }
     }
 }

@@ -38,9 +38,10 @@ pub struct QueryPool {
 }
 
 impl QueryPool {
-    /// Starts the pool's threads (one per core, at least two).
+    /// Starts the pool's threads (`limits.threads`, by default one fewer than the cores).
     pub fn new(limits: QueryLimits) -> Result<Self, TransformError> {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = limits.threads.unwrap_or(cores.saturating_sub(1)).max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_stack_size(QUERY_STACK_BYTES)
