@@ -14,7 +14,17 @@ pub struct Postgres {
 }
 
 impl Postgres {
+    /// A server that trusts every local connection.
     pub fn start() -> Postgres {
+        Self::start_with(None)
+    }
+
+    /// A server whose `postgres` user must give `password` (SCRAM); the URI holds it.
+    pub fn start_with_password(password: &str) -> Postgres {
+        Self::start_with(Some(password))
+    }
+
+    fn start_with(password: Option<&str>) -> Postgres {
         let bin = postgres_bin();
         let dir = tempfile::tempdir().unwrap();
         let as_root =
@@ -29,12 +39,17 @@ impl Postgres {
             cmd.args(args);
             cmd
         };
-        let out = run(
-            "initdb",
-            &["-D".as_ref(), data.as_os_str(), "-U".as_ref(), "postgres".as_ref(), "--auth=trust".as_ref()],
-        )
-        .output()
-        .unwrap();
+        let pwfile = dir.path().join("pwfile");
+        let mut initdb: Vec<&std::ffi::OsStr> =
+            vec!["-D".as_ref(), data.as_os_str(), "-U".as_ref(), "postgres".as_ref()];
+        match password {
+            Some(password) => {
+                std::fs::write(&pwfile, password).unwrap();
+                initdb.extend(["--auth=scram-sha-256".as_ref(), "--pwfile".as_ref(), pwfile.as_os_str()]);
+            }
+            None => initdb.push("--auth=trust".as_ref()),
+        }
+        let out = run("initdb", &initdb).output().unwrap();
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", dir.path().display());
@@ -55,7 +70,11 @@ impl Postgres {
         .output()
         .unwrap();
         assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
-        Postgres { uri: format!("postgres://postgres@127.0.0.1:{port}/postgres"), dir, bin, as_root }
+        let user = match password {
+            Some(password) => format!("postgres:{password}"),
+            None => "postgres".into(),
+        };
+        Postgres { uri: format!("postgres://{user}@127.0.0.1:{port}/postgres"), dir, bin, as_root }
     }
 }
 

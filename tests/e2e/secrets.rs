@@ -1,7 +1,9 @@
-//! No credential ever shows: a catalog password, a lineage endpoint's password and API key
-//! stay out of every line ingot prints, on success and on failure.
+//! No credential ever shows: a catalog password, a lineage endpoint's password, the API token
+//! and the lineage API key stay out of every line ingot prints, every answer of its API,
+//! `/metrics` and lineage, on success and on failure.
 
 use crate::harness::*;
+use crate::postgres::Postgres;
 
 const CATALOG_PASSWORD: &str = "planted-pw-41d8";
 const LINEAGE_PASSWORD: &str = "planted-ol-92ce";
@@ -51,4 +53,57 @@ async fn credentials_never_show_in_output_or_errors() {
         assert!(err.contains("postgres://ingot:***@127.0.0.1:1/lake"), "{args:?}:\n{err}");
         assert_clean(&format!("{args:?}"), &format!("{out}{err}"));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catalog_password_stays_out_of_answers_metrics_lineage_and_logs() {
+    let broker = Broker::start();
+    let postgres = Postgres::start_with_password(CATALOG_PASSWORD);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let topics = format!(
+        "{ORDERS_TOPIC}\n{}\n[lineage]\ntransport = \"file\"\npath = \"lineage.jsonl\"\n\n[api]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n",
+        crate::transforms::transforms_toml()
+    );
+    let ws = Workspace::with_catalog(&broker, &demo_contracts(), 200, &topics, Some(&postgres.uri));
+    ws.ingot(&["produce", "--topic", "orders", "--count", "600", "--bad-ratio", "0.1"]);
+    let mut service = ws.spawn_with_env(&["run"], &[("INGOT_API_TOKEN", LINEAGE_KEY)]);
+    wait_for_orders(&ws, 600, std::time::Duration::from_secs(60)).await;
+
+    // Every route, answering and refusing.
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let mut seen = String::new();
+    for sql in
+        ["SELECT count(*) FROM bronze.orders", "SELECT * FROM no.such_table", "DROP TABLE bronze.orders"]
+    {
+        let response =
+            client.post(url("/v1/query")).bearer_auth(LINEAGE_KEY).json(&serde_json::json!({ "sql": sql }));
+        seen.push_str(&response.send().await.unwrap().text().await.unwrap());
+    }
+    for path in ["/v1/tables", "/v1/tables/bronze.orders/snapshots", "/metrics", "/readyz"] {
+        seen.push_str(
+            &client.get(url(path)).bearer_auth(LINEAGE_KEY).send().await.unwrap().text().await.unwrap(),
+        );
+    }
+    seen.push_str(&client.get(url("/metrics")).send().await.unwrap().text().await.unwrap());
+    assert!(seen.contains("ingot_table_rows"), "{seen}");
+    assert!(terminate(&mut service), "ingot run stops cleanly\n{}", ws.spawned_logs());
+
+    // The commands, a failing one included.
+    for args in [
+        &["tables"][..],
+        &["transform"],
+        &["query", "SELECT count(*) FROM silver.orders"],
+        &["query", "SELEC"],
+    ] {
+        let (_, out, err) = ws.try_ingot(args);
+        seen.push_str(&out);
+        seen.push_str(&err);
+    }
+    seen.push_str(&ws.spawned_logs());
+    seen.push_str(
+        &std::fs::read_to_string(ws.dir.path().join("lineage.jsonl")).expect("lineage was written"),
+    );
+    assert!(seen.contains("silver.orders"), "{seen}");
+    assert_clean("the service, its API, its lineage and the commands", &seen);
 }
