@@ -18,7 +18,7 @@ use crate::maintenance::MaintenanceConfig;
 const ENV_PREFIX: &str = "INGOT_";
 /// Top-level config keys; other `INGOT_…` variables (`INGOT_LOG`, `INGOT_CONFIG`, the test
 /// scripts' own) are not config overrides.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 14] = [
     "catalog",
     "kafka",
     "ingest",
@@ -31,6 +31,8 @@ const SECTIONS: [&str; 12] = [
     "api",
     "query",
     "scheduler",
+    "schedule",
+    "service",
 ];
 
 /// All of ingot's settings.
@@ -69,6 +71,9 @@ pub struct Config {
     pub schedule: Vec<crate::schedule::ScheduleEntry>,
     #[serde(default)]
     pub scheduler: crate::schedule::SchedulerConfig,
+    /// How `ingot run` stops.
+    #[serde(default)]
+    pub service: crate::service::ServiceConfig,
 }
 
 /// Where the `.proto` contracts live.

@@ -8,6 +8,7 @@ mod maintenance;
 mod pipeline_run;
 mod sample;
 mod schedule;
+mod service;
 
 use std::process::ExitCode;
 

@@ -10,6 +10,8 @@ use ingot_lineage::{EventType, Job, RunEvent, facets};
 use ingot_transforms::RunContext;
 use serde::Deserialize;
 
+use crate::service::Stop;
+
 /// `[maintenance]`: how tables are compacted and cleaned.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -95,7 +97,7 @@ impl MaintenanceConfig {
 /// Runs compaction, expiry and orphan cleanup on every table each `interval`, until the
 /// future is dropped. A failure is logged and tried again next round; it never stops ingest.
 /// Each table's round is a lineage run (`pipeline.maintain_<table>`) with its nominal time.
-pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig, context: RunContext) {
+pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig, context: RunContext, mut stop: Stop) {
     if config.interval.is_zero() {
         return;
     }
@@ -103,9 +105,12 @@ pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig, context: RunCo
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick is immediate; start one interval in
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.requested() => return,
+        }
         let nominal = ingot_lineage::now();
-        if let Err(e) = maintain_all(&lake, &config, &context, &nominal).await {
+        if let Err(e) = maintain_all(&lake, &config, &context, &nominal, Some(&stop)).await {
             tracing::warn!(error = %e, "scheduled maintenance failed; trying again next interval");
         }
     }
@@ -116,8 +121,14 @@ pub(crate) async fn maintain_all(
     config: &MaintenanceConfig,
     context: &RunContext,
     nominal: &str,
+    stop: Option<&Stop>,
 ) -> Result<(), LakeError> {
     for ident in config.tables(lake, None).await? {
+        // Between tables: the one in progress is finished (no half-cleaned table, lineage
+        // ends), the rest wait for the next round.
+        if stop.is_some_and(Stop::is_requested) {
+            return Ok(());
+        }
         let before = lake.load(&ident).await?;
         let run = MaintenanceLineage::start(lake, context, &before, Some(nominal));
         let result = maintain_one(lake, config, &ident).await;

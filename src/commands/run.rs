@@ -5,6 +5,7 @@ use ingot_proto::ContractRegistry;
 use super::CliError;
 use crate::config::Config;
 use crate::pipeline_run::PipelineRun;
+use crate::service::Supervisor;
 
 pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
     let until_caught_up = mode != RunMode::Service;
@@ -28,40 +29,50 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
     .await?;
     // After `prepare`, which creates the quarantine table the transforms write to.
     let run = PipelineRun::start(&config.lineage, !until_caught_up)?;
-    let maintenance = tokio::spawn(crate::maintenance::run_scheduled(
-        lake.clone(),
-        config.maintenance.clone(),
-        run.context(),
-    ));
-    let transforms = (!until_caught_up)
-        .then(|| tokio::spawn(super::transform::run_scheduled(lake.clone(), config.clone(), run.context())));
+    let mut service = Supervisor::new();
+    service.spawn(
+        "maintenance",
+        crate::maintenance::run_scheduled(
+            lake.clone(),
+            config.maintenance.clone(),
+            run.context(),
+            service.stop_signal(),
+        ),
+    );
+    if !until_caught_up {
+        let task = super::transform::run_scheduled(
+            lake.clone(),
+            config.clone(),
+            run.context(),
+            service.stop_signal(),
+        );
+        service.spawn("transforms", task);
+    }
     let pipeline = pipeline.with_lineage(run.lineage_parent());
     crate::schedule::validate(&config.schedule).map_err(CliError::Usage)?;
-    let schedules = (!until_caught_up)
-        .then(|| tokio::spawn(crate::schedule::run_scheduled(config.clone(), run.context())));
-    let api = config.api.enabled.then(|| {
+    if !until_caught_up {
+        service.spawn(
+            "schedules",
+            crate::schedule::run_scheduled(config.clone(), run.context(), service.stop_signal()),
+        );
+    }
+    if config.api.enabled {
         let (lake, api, limits) = (lake.clone(), config.api.clone(), config.query.clone());
-        tokio::spawn(async move {
-            if let Err(e) = crate::api::serve(lake, api, limits, std::future::pending()).await {
+        let mut stop = service.stop_signal();
+        service.spawn("api", async move {
+            if let Err(e) = crate::api::serve(lake, api, limits, async move { stop.requested().await }).await
+            {
                 tracing::error!(error = %e, "HTTP API stopped");
             }
-        })
-    });
+        });
+    }
     let shutdown = async {
         shutdown_signal().await;
         tracing::info!("shutting down: flushing what is buffered");
     };
     let report = pipeline.run(mode, shutdown).await;
-    maintenance.abort();
-    if let Some(schedules) = schedules {
-        schedules.abort();
-    }
-    if let Some(api) = api {
-        api.abort();
-    }
-    if let Some(transforms) = transforms {
-        transforms.abort();
-    }
+    // Ingest has drained; the other tasks finish the unit of work they are in.
+    let abandoned = service.shutdown(config.service.shutdown_timeout).await;
     let result = match report {
         Ok(report) => {
             print_report(&report);
@@ -72,6 +83,14 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
         }
         Err(e) => Err(e.into()),
     };
+    let result = result.and_then(|()| match abandoned.is_empty() {
+        true => Ok(()),
+        false => Err(CliError::Usage(format!(
+            "stopped with {} still busy after service.shutdown_timeout ({:?}); their next runs redo or find what they did",
+            abandoned.join(", "),
+            config.service.shutdown_timeout
+        ))),
+    });
     run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
     result
 }

@@ -6,6 +6,7 @@ use ingot_transforms::{RunContext, run_transforms};
 use super::CliError;
 use crate::config::Config;
 use crate::pipeline_run::PipelineRun;
+use crate::service::Stop;
 
 pub async fn transform(config: &Config, only: Option<&str>) -> Result<(), CliError> {
     if config.transforms.is_empty() {
@@ -35,7 +36,7 @@ pub async fn transform_in(config: &Config, context: &RunContext) -> Result<(), C
 /// Every `transform.min_interval`, runs the transforms; each reads only what its input gained
 /// since its last run, so bronze commits in between are coalesced into one run. A failure is
 /// logged and retried next time; it never stops ingest.
-pub async fn run_scheduled(lake: Lake, config: Config, context: RunContext) {
+pub async fn run_scheduled(lake: Lake, config: Config, context: RunContext, mut stop: Stop) {
     if config.transforms.is_empty() {
         return;
     }
@@ -46,7 +47,11 @@ pub async fn run_scheduled(lake: Lake, config: Config, context: RunContext) {
     let mut tick = tokio::time::interval(config.transform.min_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.requested() => return,
+        }
+        // A run in progress is finished, not cut: its lineage ends COMPLETE or FAIL.
         if let Err(e) = run_transforms(&lake, &config.transforms, &quarantine, None, &context).await {
             tracing::warn!(error = %e, "transform run failed; trying again next interval");
         }

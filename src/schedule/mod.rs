@@ -107,7 +107,7 @@ fn save_state(path: &Path, state: &State) {
 }
 
 /// Runs the schedules until the future is dropped.
-pub async fn run_scheduled(config: Config, context: RunContext) {
+pub async fn run_scheduled(config: Config, context: RunContext, mut stop: crate::service::Stop) {
     if config.schedule.is_empty() {
         return;
     }
@@ -142,7 +142,12 @@ pub async fn run_scheduled(config: Config, context: RunContext) {
         }
         let next = crons.iter().filter_map(|c| c.next_after(now)).min();
         let wait = next.map_or(Duration::from_secs(60), |n| (n - Utc::now()).to_std().unwrap_or_default());
-        tokio::time::sleep(wait.min(Duration::from_secs(60)).max(Duration::from_millis(200))).await;
+        let wait = wait.min(Duration::from_secs(60)).max(Duration::from_millis(200));
+        // An action in progress is finished (and recorded); waiting for the next is not.
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.requested() => return,
+        }
     }
 }
 
@@ -160,7 +165,7 @@ async fn run_action(
                 settings.tables = vec![table.clone()];
             }
             let nominal = ingot_lineage::format_time(nominal);
-            crate::maintenance::maintain_all(&lake, &settings, context, &nominal).await?;
+            crate::maintenance::maintain_all(&lake, &settings, context, &nominal, None).await?;
         }
         Action::Backfill => {
             let (table, range) =

@@ -15,4 +15,5 @@ mod postgres;
 mod readers;
 mod secrets;
 mod shared;
+mod shutdown;
 mod transforms;
