@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod maintenance;
+mod output;
 mod pipeline_run;
 mod sample;
 mod schedule;

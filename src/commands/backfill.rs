@@ -10,6 +10,7 @@ use ingot_transforms::{
 
 use super::CliError;
 use crate::config::Config;
+use crate::output::outln;
 use crate::pipeline_run::{PIPELINE_JOB, PipelineRun};
 
 pub async fn backfill(config: &Config, table: &str, from: &str, to: &str) -> Result<(), CliError> {
@@ -18,7 +19,7 @@ pub async fn backfill(config: &Config, table: &str, from: &str, to: &str) -> Res
     let run = PipelineRun::start(&config.lineage, false)?;
     let result = backfill_in(config, &lake, table, from, to, &run.context()).await;
     run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
-    println!("{}", result?);
+    outln!("{}", result?);
     Ok(())
 }
 

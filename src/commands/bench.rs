@@ -11,6 +11,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use super::CliError;
 use super::produce::send_samples;
 use crate::config::Config;
+use crate::output::outln;
 use crate::sample::{Mix, SampleGenerator};
 
 const BENCH_MESSAGE: &str = "ingot.demo.v1.OrderEvent";
@@ -78,27 +79,27 @@ pub async fn pipeline(config: &Config, events: usize, flush_rows: usize) -> Resu
     let cpu = cpu_seconds() - cpu_before;
     let rows: u64 = pipeline.report().bronze_rows.values().sum();
     assert_eq!(rows as usize, events, "every event landed");
-    println!(
+    outln!(
         "bench pipeline: {events} events, {:.0} bytes/event on average, flush every {flush_rows} rows",
         bytes as f64 / events as f64
     );
-    println!(
+    outln!(
         "  wall        {wall:.2} s  ({:.0} events/s, {:.1} MB/s)",
         events as f64 / wall,
         bytes as f64 / wall / 1e6
     );
-    println!(
+    outln!(
         "  cpu         {cpu:.2} s  ({:.0} events/s per core used, {:.1} MB/s per core)",
         events as f64 / cpu,
         bytes as f64 / cpu / 1e6
     );
-    println!(
+    outln!(
         "  decode+arrow {:.2} s, parquet+commit {:.2} s",
         wall - commit_time.as_secs_f64(),
         commit_time.as_secs_f64()
     );
-    println!("  snapshots   {}", pipeline.report().snapshots);
-    println!(
+    outln!("  snapshots   {}", pipeline.report().snapshots);
+    outln!(
         "  peak RSS    {} MiB (includes the {} MiB of payloads held in memory)",
         peak_rss_mib(),
         bytes >> 20
@@ -129,14 +130,14 @@ pub async fn end_to_end(config: &Config, events: u64) -> Result<(), CliError> {
     let rows: u64 = report.bronze_rows.values().sum();
     let noop_rate = events as f64 / noop_secs;
     let ingot_rate = rows as f64 / ingot_secs;
-    println!("bench end-to-end: {events} events on {PARTITIONS} partitions of {topic}");
-    println!("  no-op consumer {noop_rate:>10.0} events/s ({noop_secs:.2} s)");
-    println!(
+    outln!("bench end-to-end: {events} events on {PARTITIONS} partitions of {topic}");
+    outln!("  no-op consumer {noop_rate:>10.0} events/s ({noop_secs:.2} s)");
+    outln!(
         "  ingot → bronze {ingot_rate:>10.0} events/s ({ingot_secs:.2} s, includes group join and {} commits)",
         report.snapshots
     );
-    println!("  ratio          {:>10.1} %", 100.0 * ingot_rate / noop_rate);
-    println!("  peak RSS       {} MiB", peak_rss_mib());
+    outln!("  ratio          {:>10.1} %", 100.0 * ingot_rate / noop_rate);
+    outln!("  peak RSS       {} MiB", peak_rss_mib());
     Ok(())
 }
 
@@ -173,14 +174,11 @@ pub async fn latency(
     let sample = &report.visible_after;
     let q = |q: f64| sample.quantile_ms(q).map_or("-".to_string(), |ms| format!("{ms} ms"));
     let target = flush_interval.as_millis() + 300;
-    println!(
-        "bench latency: {count} events at {rate:.0}/s, flush interval {} ms",
-        flush_interval.as_millis()
-    );
-    println!("  rows visible  {}", sample.count());
-    println!("  p50 {}  p95 {}  p99 {}  max {}", q(0.5), q(0.95), q(0.99), q(1.0));
-    println!("  target p99 ≤ {target} ms (flush interval + 300 ms)");
-    println!("  peak RSS      {} MiB", peak_rss_mib());
+    outln!("bench latency: {count} events at {rate:.0}/s, flush interval {} ms", flush_interval.as_millis());
+    outln!("  rows visible  {}", sample.count());
+    outln!("  p50 {}  p95 {}  p99 {}  max {}", q(0.5), q(0.95), q(0.99), q(1.0));
+    outln!("  target p99 ≤ {target} ms (flush interval + 300 ms)");
+    outln!("  peak RSS      {} MiB", peak_rss_mib());
     Ok(())
 }
 

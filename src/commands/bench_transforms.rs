@@ -12,6 +12,7 @@ use ingot_transforms::{RunContext, run_transforms};
 use super::CliError;
 use super::bench::{cpu_seconds, peak_rss_mib, scratch_lake};
 use crate::config::Config;
+use crate::output::outln;
 use crate::sample::{Mix, SampleGenerator};
 
 pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(), CliError> {
@@ -73,11 +74,11 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
     let reports = run_transforms(&lake, &config.transforms, &quarantine, None, &RunContext::silent()).await?;
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
-    println!("bench transforms: one incremental run over {events} new bronze rows (base {base})");
+    outln!("bench transforms: one incremental run over {events} new bronze rows (base {base})");
     for report in &reports {
-        println!("  {report}");
+        outln!("  {report}");
     }
-    println!("  wall {wall:.2} s, cpu {cpu:.2} s ({:.0} new rows/s)", events as f64 / wall);
-    println!("  peak RSS {} MiB (the process also held bronze's write buffers)", peak_rss_mib());
+    outln!("  wall {wall:.2} s, cpu {cpu:.2} s ({:.0} new rows/s)", events as f64 / wall);
+    outln!("  peak RSS {} MiB (the process also held bronze's write buffers)", peak_rss_mib());
     Ok(())
 }

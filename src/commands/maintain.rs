@@ -6,6 +6,7 @@ use super::CliError;
 use crate::cli::{MaintainArgs, MaintainKind};
 use crate::config::Config;
 use crate::maintenance::MaintenanceLineage;
+use crate::output::outln;
 use crate::pipeline_run::PipelineRun;
 
 pub async fn maintain(config: &Config, args: &MaintainArgs) -> Result<(), CliError> {
@@ -59,21 +60,21 @@ async fn maintain_tables(
                         String::new()
                     };
                     if report.groups.is_empty() {
-                        println!("{ident}: no partition has {} small files{merge}", settings.compact_min_files);
+                        outln!("{ident}: no partition has {} small files{merge}", settings.compact_min_files);
                     } else if dry_run {
-                        println!(
+                        outln!(
                             "{ident}: would compact {files} files in {} partitions{merge}",
                             report.groups.len()
                         );
                     } else {
-                        println!(
+                        outln!(
                             "{ident}: compacted {files} files in {} partitions into {} files{merge}",
                             report.groups.len(),
                             report.output_files
                         );
                     }
                     for group in &report.groups {
-                        println!(
+                        outln!(
                             "  {:<40} {:>6} files {:>12} bytes {:>10} rows",
                             group.partition, group.input_files, group.input_bytes, group.rows
                         );
@@ -81,26 +82,26 @@ async fn maintain_tables(
                 }
                 MaintainKind::Expire { .. } => {
                     let report = lake.expire_snapshots(&loaded, &settings.expire_options(dry_run)).await?;
-                    println!(
+                    outln!(
                         "{ident}: {verb} expire {} snapshots (keeping {}) and delete {} files",
                         report.expired_snapshots.len(),
                         report.kept_snapshots,
                         report.deleted_files.len()
                     );
                     if dry_run {
-                        report.deleted_files.iter().for_each(|f| println!("  {f}"));
+                        report.deleted_files.iter().for_each(|f| outln!("  {f}"));
                     }
                 }
                 MaintainKind::CleanOrphans { .. } => {
                     let report = lake.clean_orphans(&loaded, &settings.orphan_options(dry_run)).await?;
-                    println!(
+                    outln!(
                         "{ident}: {verb} delete {} orphan files of {} scanned ({} unreferenced but younger than the safety age)",
                         report.orphans.len(),
                         report.scanned_files,
                         report.too_young
                     );
                     if dry_run {
-                        report.orphans.iter().for_each(|f| println!("  {f}"));
+                        report.orphans.iter().for_each(|f| outln!("  {f}"));
                     }
                 }
             }

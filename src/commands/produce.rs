@@ -8,6 +8,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use super::CliError;
 use crate::cli::ProduceArgs;
 use crate::config::Config;
+use crate::output::outln;
 use crate::sample::{Mix, SampleGenerator, SampleKind};
 
 /// Messages in flight before waiting for acknowledgements.
@@ -26,7 +27,7 @@ pub async fn produce(config: &Config, args: &ProduceArgs) -> Result<(), CliError
     let started = Instant::now();
     let counts = send_samples(&config.kafka, &args.topic, &mut generator, args.count, args.rate).await?;
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "produced {} messages to {} in {:.2}s ({:.0} msg/s): good {}, late {}, duplicates {}, malformed {}",
         args.count,
         args.topic,

@@ -1,8 +1,6 @@
 //! `ingot query "<sql>"`: read-only SQL over the lake, with Trino's time-travel syntax, within
 //! the same `[query]` bounds as the HTTP API; rows are printed as they are produced.
 
-use std::io::Write;
-
 use ingot_lake::Lake;
 use ingot_transforms::query::{OutputFormat, QueryPool, ResultEncoder};
 
@@ -17,14 +15,9 @@ pub async fn query(config: &Config, sql: &str, format: OutputFormat) -> Result<(
         tracing::info!(%table, snapshot, "read as of snapshot");
     }
     let mut encoder = ResultEncoder::new(&stream.schema, format, config.query.max_result_bytes)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     while let Some(batch) = stream.next().await {
-        write(&mut out, &encoder.encode(&batch?)?)?;
+        crate::output::write(&encoder.encode(&batch?)?);
     }
-    write(&mut out, &encoder.finish()?)
-}
-
-fn write(out: &mut impl Write, bytes: &[u8]) -> Result<(), CliError> {
-    out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| CliError::Usage(format!("write output: {e}")))
+    crate::output::write(&encoder.finish()?);
+    Ok(())
 }

@@ -10,6 +10,7 @@ use ingot_transforms::{Kind, ReplayReport, TransformConfig, replay as recompute}
 
 use super::CliError;
 use crate::config::Config;
+use crate::output::outln;
 
 pub async fn replay(
     config: &Config,
@@ -19,10 +20,10 @@ pub async fn replay(
 ) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
     let report = replay_check(config, &lake, table, parse_timestamp(as_of)?).await?;
-    println!("{report}");
+    outln!("{report}");
     if let Some(target) = write_to {
         keep(&lake, config, table, target, &report).await?;
-        println!("recomputed rows written to {target}");
+        outln!("recomputed rows written to {target}");
     }
     if report.matches() {
         Ok(())

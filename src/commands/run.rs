@@ -4,6 +4,7 @@ use ingot_proto::ContractRegistry;
 
 use super::CliError;
 use crate::config::Config;
+use crate::output::outln;
 use crate::pipeline_run::PipelineRun;
 use crate::service::Supervisor;
 
@@ -97,31 +98,29 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
 
 fn print_report(report: &IngestReport) {
     for change in &report.table_changes {
-        println!("{change}");
+        outln!("{change}");
     }
-    println!("consumed {} messages, committed {} snapshots", report.consumed, report.snapshots);
+    outln!("consumed {} messages, committed {} snapshots", report.consumed, report.snapshots);
     // Per topic, what the tables lacked at start beside what this run wrote: a short read
     // shows at a glance (another member of the group may have written the rest).
     for (topic, expected) in &report.expected {
         let bronze = report.bronze_rows_by_topic.get(topic).copied().unwrap_or(0);
         let quarantined = report.quarantined_by_topic.get(topic).copied().unwrap_or(0);
-        println!(
-            "  {topic}: {expected} new at start; this run: {bronze} to bronze, {quarantined} quarantined"
-        );
+        outln!("  {topic}: {expected} new at start; this run: {bronze} to bronze, {quarantined} quarantined");
     }
     for (table, rows) in &report.bronze_rows {
-        println!("  {table}: {rows} rows");
+        outln!("  {table}: {rows} rows");
     }
     let quarantined: u64 = report.quarantined.values().sum();
-    println!("  quarantined: {quarantined}");
+    outln!("  quarantined: {quarantined}");
     for (reason, n) in &report.quarantined {
-        println!("    {reason}: {n}");
+        outln!("    {reason}: {n}");
     }
     if report.dlq_failed > 0 {
-        println!("  not produced to the DLQ (kept in the quarantine table): {}", report.dlq_failed);
+        outln!("  not produced to the DLQ (kept in the quarantine table): {}", report.dlq_failed);
     }
     if report.skipped_rows > 0 {
-        println!("  skipped (already in the table): {}", report.skipped_rows);
+        outln!("  skipped (already in the table): {}", report.skipped_rows);
     }
 }
 

@@ -3,14 +3,15 @@ use ingot_lake::{Lake, list_snapshots, parse_ident, table_size};
 
 use super::CliError;
 use crate::config::Config;
+use crate::output::outln;
 
 pub async fn tables(config: &Config) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
-    println!("{:<32} {:>12} {:>8} {:>10}  last commit (UTC)", "table", "rows", "files", "snapshots");
+    outln!("{:<32} {:>12} {:>8} {:>10}  last commit (UTC)", "table", "rows", "files", "snapshots");
     for ident in lake.list_tables().await? {
         let size = table_size(&lake.load(&ident).await?);
         let when = size.last_commit_ms.map_or_else(|| "-".into(), format_ms);
-        println!(
+        outln!(
             "{:<32} {:>12} {:>8} {:>10}  {}",
             ident.to_string(),
             size.rows,
@@ -25,13 +26,18 @@ pub async fn tables(config: &Config) -> Result<(), CliError> {
 pub async fn snapshots(config: &Config, name: &str) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
     let table = lake.load(&parse_ident(name)?).await?;
-    println!(
+    outln!(
         "{:<20} {:<20} {:<24} {:<10} {:>10} {:>12}  commit id",
-        "snapshot", "parent", "committed (UTC)", "operation", "added", "total"
+        "snapshot",
+        "parent",
+        "committed (UTC)",
+        "operation",
+        "added",
+        "total"
     );
     for s in list_snapshots(&table) {
         let get = |k: &str| s.summary.get(k).cloned().unwrap_or_default();
-        println!(
+        outln!(
             "{:<20} {:<20} {:<24} {:<10} {:>10} {:>12}  {}",
             s.snapshot_id,
             s.parent_id.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),

@@ -5,6 +5,7 @@ use ingot_transforms::{RunContext, run_transforms};
 
 use super::CliError;
 use crate::config::Config;
+use crate::output::outln;
 use crate::pipeline_run::PipelineRun;
 use crate::service::Stop;
 
@@ -18,7 +19,7 @@ pub async fn transform(config: &Config, only: Option<&str>) -> Result<(), CliErr
     let result = run_transforms(&lake, &config.transforms, &quarantine, only, &run.context()).await;
     run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
     for report in result? {
-        println!("{report}");
+        outln!("{report}");
     }
     Ok(())
 }
@@ -28,7 +29,7 @@ pub async fn transform_in(config: &Config, context: &RunContext) -> Result<(), C
     let lake = Lake::open(&config.catalog).await?;
     let quarantine = parse_ident(&config.ingest.quarantine_table)?;
     for report in run_transforms(&lake, &config.transforms, &quarantine, None, context).await? {
-        println!("{report}");
+        outln!("{report}");
     }
     Ok(())
 }

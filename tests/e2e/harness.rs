@@ -141,7 +141,8 @@ interval = "500ms"
         (status.success(), String::from_utf8_lossy(&stdout).into(), String::from_utf8_lossy(&stderr).into())
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// The ingot command for this workspace, not started (for tests that handle its pipes).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingot"));
         cmd.arg("--config").arg(&self.config).args(args);
         cmd.env("INGOT_LOG", "warn");

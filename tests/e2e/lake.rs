@@ -419,3 +419,34 @@ async fn a_commit_whose_answer_was_lost_is_found_not_repeated() {
     assert_eq!(table.metadata().snapshots().len(), snapshots_before + 1, "exactly one new snapshot");
     assert_eq!(ours(&lake, name, None).await, rows(0..4, 0, 5));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_that_closes_stdout_early_ends_the_command_quietly() {
+    let ws = Workspace::lake(None);
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    create(&lake, "lake.events").await;
+    append(&lake, "lake.events", &rows(0..10, 0, 1)).await;
+    // `ingot query … | head -1` and `ingot tables | head -0`: the reader takes what it wants
+    // and goes; ingot ends with success and says nothing about the pipe.
+    for (args, take) in [
+        (&["query", "SELECT * FROM range(1000000)", "--format", "csv"][..], 1),
+        (&["tables"][..], 0),
+        (&["snapshots", "lake.events"][..], 0),
+    ] {
+        let mut child = ws
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        for _ in 0..take {
+            std::io::BufRead::read_line(&mut stdout, &mut String::new()).unwrap();
+        }
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {}\n{err}", out.status);
+        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+}
