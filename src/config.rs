@@ -16,24 +16,6 @@ use ingot_transforms::{ScheduleConfig, TransformConfig};
 use crate::maintenance::MaintenanceConfig;
 
 const ENV_PREFIX: &str = "INGOT_";
-/// Top-level config keys; other `INGOT_…` variables (`INGOT_LOG`, `INGOT_CONFIG`, the test
-/// scripts' own) are not config overrides.
-const SECTIONS: [&str; 14] = [
-    "catalog",
-    "kafka",
-    "ingest",
-    "contracts",
-    "topics",
-    "maintenance",
-    "transform",
-    "transforms",
-    "lineage",
-    "api",
-    "query",
-    "scheduler",
-    "schedule",
-    "service",
-];
 
 /// All of ingot's settings.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -131,8 +113,10 @@ impl Config {
             .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
         for (var, raw) in vars {
             let Some(path) = var.strip_prefix(ENV_PREFIX) else { continue };
+            // Only the config's own sections: other `INGOT_…` variables (`INGOT_LOG`,
+            // `INGOT_CONFIG`, the test scripts' own) are not overrides.
             let section = path.split("__").next().unwrap_or_default().to_lowercase();
-            if SECTIONS.contains(&section.as_str()) {
+            if crate::config_fields::fields_of::<Config>().contains(&section.as_str()) {
                 apply_override(&mut value, path, &raw)
                     .map_err(|message| ConfigError::Env { var: var.clone(), message })?;
             }
@@ -279,6 +263,63 @@ mod tests {
         .unwrap();
         assert_eq!(config.kafka.properties["fetch.min.bytes"], "1");
         assert_eq!(config.kafka.properties["fetch.wait.max.ms"], "50");
+    }
+
+    /// Every section the config declares takes overrides: a key no section has is refused
+    /// naming it (an ignored variable would be silent), for tables and arrays of tables alike.
+    #[test]
+    fn every_section_takes_environment_overrides() {
+        let sections = crate::config_fields::fields_of::<Config>();
+        assert!(sections.len() >= 14, "{sections:?}");
+        let base = "[[topics]]\ntopic = \"t\"\nmessage = \"a.B\"\n[[transforms]]\ntable = \"s.t\"\nkind = \"silver\"\nsql = \"x.sql\"\ninput = \"b.t\"\nevent_time = \"ts\"\n[[schedule]]\nname = \"n\"\ncron = \"0 3 * * *\"\naction = \"maintain\"\n";
+        for section in sections {
+            let array = matches!(*section, "topics" | "transforms" | "schedule");
+            let var = match array {
+                true => format!("INGOT_{}__0__NO_SUCH_KEY", section.to_uppercase()),
+                false => format!("INGOT_{}__NO_SUCH_KEY", section.to_uppercase()),
+            };
+            let err = parse(base, &[(&var, "1")]).unwrap_err().to_string();
+            let key =
+                if array { format!("{section}[0].no_such_key") } else { format!("{section}.no_such_key") };
+            assert!(err.contains(&format!("key `{key}`")), "{var}: {err}");
+        }
+    }
+
+    /// Every key of every table section can be set from the environment: setting it changes
+    /// the config or is refused naming the key, never ignored.
+    #[test]
+    fn every_key_of_every_section_takes_an_environment_override() {
+        use crate::config_fields::fields_of;
+        let sections: [(&str, &[&str]); 11] = [
+            ("catalog", fields_of::<ingot_lake::CatalogConfig>()),
+            ("kafka", fields_of::<ingot_ingest::KafkaConfig>()),
+            ("ingest", fields_of::<ingot_ingest::IngestConfig>()),
+            ("contracts", fields_of::<ContractsConfig>()),
+            ("maintenance", fields_of::<MaintenanceConfig>()),
+            ("transform", fields_of::<ingot_transforms::ScheduleConfig>()),
+            ("lineage", fields_of::<LineageConfig>()),
+            ("api", fields_of::<crate::api::ApiConfig>()),
+            ("query", fields_of::<ingot_transforms::query::QueryLimits>()),
+            ("scheduler", fields_of::<crate::schedule::SchedulerConfig>()),
+            ("service", fields_of::<crate::service::ServiceConfig>()),
+        ];
+        let default = format!("{:?}", parse("", &[]).unwrap());
+        for (section, keys) in sections {
+            assert!(!keys.is_empty(), "{section}");
+            for key in keys {
+                let var = format!("INGOT_{}__{}", section.to_uppercase(), key.to_uppercase());
+                // A value of the key's type, whatever it is, changes the config; a value of
+                // another type is refused naming the key.
+                let applied =
+                    ["7", "true", "1s", "\"1s\"", "elsewhere", "7MiB", "none", "{}"].iter().any(|value| {
+                        match parse("", &[(&var, value)]) {
+                            Ok(config) => format!("{config:?}") != default,
+                            Err(e) => e.to_string().contains(&format!("{section}.{key}")),
+                        }
+                    });
+                assert!(applied, "{var} changes nothing and is not refused");
+            }
+        }
     }
 
     #[test]

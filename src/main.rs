@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod commands;
 mod config;
+mod config_fields;
 mod maintenance;
 mod output;
 mod pipeline_run;
