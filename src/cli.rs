@@ -14,8 +14,18 @@ pub struct Cli {
     /// Config file; a missing `ingot.toml` means all defaults.
     #[arg(long, global = true, default_value = "ingot.toml", env = "INGOT_CONFIG")]
     pub config: PathBuf,
+    /// Log lines as `text` for people or `json` (one object per line) for log shippers.
+    #[arg(long, global = true, default_value = "text", env = "INGOT_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines (on stderr) are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

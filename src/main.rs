@@ -18,18 +18,24 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("INGOT_LOG")
-                .unwrap_or_else(|_| "info,iceberg=warn,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("INGOT_LOG")
+        .unwrap_or_else(|_| "info,iceberg=warn,sqlx=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        cli::LogFormat::Text => logs.init(),
+        // One JSON object per line, the event's fields flattened beside level and target.
+        cli::LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    let format = cli.log_format;
     match commands::dispatch(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match format {
+                cli::LogFormat::Text => eprintln!("error: {e:#}"),
+                // A log shipper reads every stderr line as an object, the last one too.
+                cli::LogFormat::Json => tracing::error!(error = %e, "command failed"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -106,16 +106,29 @@ impl Lake {
             .connect(&uri)
             .await
             .map_err(|e| unavailable(scrub(&e)))?;
-        let catalog = SqlCatalogBuilder::default()
-            .with_storage_factory(Arc::new(LocalFsStorageFactory))
-            .load(&config.name, props)
-            .await
-            .map_err(|e| {
-                // Same kind (a locked or unreachable database stays a transient failure), text
-                // without the password.
-                let scrubbed = iceberg::Error::new(e.kind(), scrub(&e)).with_retryable(e.retryable());
-                LakeError::iceberg(format!("open catalog {}", config.uri))(scrubbed)
-            })?;
+        let mut attempt = 0;
+        let catalog = loop {
+            let loaded = SqlCatalogBuilder::default()
+                .with_storage_factory(Arc::new(LocalFsStorageFactory))
+                .load(&config.name, props.clone())
+                .await;
+            match loaded {
+                Ok(catalog) => break catalog,
+                // Two processes opening a new PostgreSQL catalog at once race in its
+                // `CREATE TABLE IF NOT EXISTS` (PostgreSQL reports a duplicate key); the
+                // statement is idempotent, so the loser opens it again.
+                Err(e) if attempt < 3 && e.to_string().contains("duplicate key") => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => {
+                    // Same kind (a locked or unreachable database stays a transient failure),
+                    // text without the password.
+                    let scrubbed = iceberg::Error::new(e.kind(), scrub(&e)).with_retryable(e.retryable());
+                    return Err(LakeError::iceberg(format!("open catalog {}", config.uri))(scrubbed));
+                }
+            }
+        };
         let pointer = SqlPointer {
             pool,
             catalog_name: config.name.clone(),

@@ -450,3 +450,18 @@ async fn a_reader_that_closes_stdout_early_ends_the_command_quietly() {
         assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{args:?}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_per_line_down_to_the_final_error() {
+    let ws = Workspace::lake(None);
+    let json = [("INGOT_LOG_FORMAT", "json"), ("INGOT_LOG", "info")];
+    let (ok, _, err) = ws.try_ingot_with_env(&["query", "SELECT * FROM lake.no_such_table"], &json);
+    assert!(!ok);
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let last = lines.last().expect("the failure is logged");
+    assert_eq!(last["level"], "ERROR");
+    assert!(last["error"].as_str().unwrap().contains("no_such_table"), "{last}");
+}
