@@ -11,6 +11,7 @@ mod pipeline_run;
 mod sample;
 mod schedule;
 mod service;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,7 @@ async fn main() -> ExitCode {
         // One JSON object per line, the event's fields flattened beside level and target.
         cli::LogFormat::Json => logs.json().flatten_event(true).init(),
     }
+    telemetry::install();
     let format = cli.log_format;
     match commands::dispatch(cli).await {
         Ok(()) => ExitCode::SUCCESS,

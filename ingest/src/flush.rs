@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use ingot_lake::{Lake, SourceOffsets, TableIdent};
@@ -11,6 +12,7 @@ use ingot_lake::{Lake, SourceOffsets, TableIdent};
 use crate::IngestError;
 use crate::commit::commit_exactly_once;
 use crate::dlq::DlqProducer;
+use crate::events::{DlqProduceFailed, MessagesQuarantined, TableCommitted};
 use crate::failpoint;
 use crate::quarantine::DlqMessage;
 use crate::report::{IngestReport, add_counts};
@@ -67,11 +69,17 @@ impl FlushJob {
             if let Some(dlq) = &dlq {
                 // The quarantine table is the record; a DLQ message that cannot be produced
                 // is counted and logged, never a reason to stop ingest.
-                report.dlq_failed += dlq.send_all(&work.dlq).await;
+                let failed = dlq.send_all(&work.dlq).await;
+                DlqProduceFailed { messages: failed }.emit();
+                report.dlq_failed += failed;
                 failpoint::hit("after-dlq-send");
             }
+            let started = Instant::now();
             let commit =
                 commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, policy).await?;
+            TableCommitted { table: &work.ident.to_string(), commit: &commit, took: started.elapsed() }
+                .emit();
+            MessagesQuarantined { by_reason: &work.by_reason }.emit();
             report.note_commit(&commit);
             failpoint::hit("after-quarantine-commit");
             add_counts(&mut report.quarantined, work.by_reason);
@@ -81,7 +89,9 @@ impl FlushJob {
         for BronzeWork { topic, ident, batches, consumed } in self.bronze {
             // Only the timestamp column is kept past the commit (the batches are moved into it).
             let timestamps: Vec<RecordBatch> = batches.iter().filter_map(timestamps_only).collect();
+            let started = Instant::now();
             let commit = commit_exactly_once(&lake, &ident, batches, &consumed, policy).await?;
+            TableCommitted { table: &ident.to_string(), commit: &commit, took: started.elapsed() }.emit();
             bronze_offsets.merge(&commit.table_offsets);
             report.visible_after.record(&timestamps, chrono::Utc::now().timestamp_millis());
             *report.bronze_rows.entry(ident.to_string()).or_default() += commit.rows;

@@ -11,6 +11,7 @@ mod config;
 mod consumer;
 mod dlq;
 mod error;
+mod events;
 mod failpoint;
 mod flush;
 mod latency;

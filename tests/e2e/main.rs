@@ -10,6 +10,7 @@ mod interop;
 mod isolation;
 mod lake;
 mod lineage;
+mod metrics;
 mod poison;
 mod postgres;
 mod readers;

@@ -6,6 +6,7 @@ mod column_lineage;
 mod config;
 mod conforming;
 mod error;
+mod events;
 mod gold;
 mod lake_session;
 mod lineage;

@@ -8,6 +8,7 @@ use ingot_lineage::Emitter;
 
 use crate::column_lineage::{PlanLineage, plan_lineage};
 use crate::config::Kind;
+use crate::events::TransformRan;
 use crate::gold::run_gold;
 use crate::lake_session::{bounded_context, lake_session, lake_session_in, name_unreadable_files};
 use crate::lineage::{ParentRun, RunLineage, job_name};
@@ -165,14 +166,16 @@ async fn run_one(
     let mut report = match result {
         Ok(report) => report,
         Err(e) => {
-            run.fail(&e.to_string());
+            let (error, seconds) = (e.to_string(), started.elapsed().as_secs_f64());
+            TransformRan::Failed { table: &config.table, error: &error, seconds }.emit();
+            run.fail(&error);
             return Err(e);
         }
     };
     report.seconds = started.elapsed().as_secs_f64();
     let written = lake.load(&ident).await?;
     run.complete(&report, lake.lineage_dataset(&ident, Some(&written), report.snapshot_id));
-    tracing::info!(table = %config.table, "{report}");
+    TransformRan::Completed(&report).emit();
     Ok((report, narrowed))
 }
 

@@ -1,0 +1,73 @@
+//! What ingest reports as it goes: one type per notable thing, which logs its line and updates
+//! its metrics together (through the `metrics` facade; `ingot` installs the Prometheus
+//! recorder). Metric names follow Prometheus conventions: `_total` counters, base units.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use metrics::{counter, histogram};
+
+use crate::commit::CommitReport;
+
+/// A flush's commit to one table (bronze or the quarantine).
+pub(crate) struct TableCommitted<'a> {
+    pub table: &'a str,
+    pub commit: &'a CommitReport,
+    pub took: Duration,
+}
+
+impl TableCommitted<'_> {
+    pub fn emit(&self) {
+        let Self { table, commit, took } = self;
+        tracing::debug!(
+            table,
+            rows = commit.rows,
+            files = commit.files,
+            bytes = commit.bytes,
+            skipped = commit.skipped_rows,
+            snapshot = commit.snapshot_id,
+            seconds = took.as_secs_f64(),
+            "committed"
+        );
+        let table = table.to_string();
+        counter!("ingot_rows_committed_total", "table" => table.clone()).increment(commit.rows);
+        counter!("ingot_bytes_committed_total", "table" => table.clone()).increment(commit.bytes);
+        counter!("ingot_rows_skipped_total", "table" => table.clone()).increment(commit.skipped_rows);
+        if commit.snapshot_id.is_some() {
+            counter!("ingot_commits_total", "table" => table.clone()).increment(1);
+            histogram!("ingot_commit_duration_seconds", "table" => table).record(took.as_secs_f64());
+        }
+    }
+}
+
+/// Messages a flush quarantined, by reason (`malformed`, `rule_violation`, …).
+pub(crate) struct MessagesQuarantined<'a> {
+    pub by_reason: &'a HashMap<String, u64>,
+}
+
+impl MessagesQuarantined<'_> {
+    pub fn emit(&self) {
+        for (reason, n) in self.by_reason {
+            tracing::debug!(reason, messages = n, "quarantined");
+            counter!("ingot_quarantined_messages_total", "reason" => reason.clone()).increment(*n);
+        }
+    }
+}
+
+/// Quarantined messages that could not be produced to their DLQ topic (they are in the
+/// quarantine table all the same).
+pub(crate) struct DlqProduceFailed {
+    pub messages: u64,
+}
+
+impl DlqProduceFailed {
+    pub fn emit(&self) {
+        if self.messages > 0 {
+            tracing::warn!(
+                messages = self.messages,
+                "not produced to the DLQ (kept in the quarantine table)"
+            );
+            counter!("ingot_dlq_produce_failures_total").increment(self.messages);
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The process's metrics: every crate records through the `metrics` facade; this installs the
+//! Prometheus recorder once, at start, and renders what it holds for `/metrics`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Seconds from 1 ms to 2 min: commits, transform runs.
+const DURATION_BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0];
+
+/// Installs the recorder (once; later calls do nothing). Without it, metrics are not kept.
+pub fn install() {
+    let _ = PROMETHEUS.get_or_init(|| {
+        let builder = PrometheusBuilder::new().set_buckets(&DURATION_BUCKETS).expect("buckets are not empty");
+        match builder.install_recorder() {
+            Ok(handle) => handle,
+            // Another recorder (a test harness) already installed: keep one of our own.
+            Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+        }
+    });
+}
+
+/// The Prometheus text exposition of every metric recorded so far.
+pub fn render() -> String {
+    PROMETHEUS.get().map(PrometheusHandle::render).unwrap_or_default()
+}

@@ -1,0 +1,123 @@
+//! `/metrics` during a run parses with Prometheus's reference parser, and its counters equal
+//! what the tables say the run did.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use arrow_array::cast::AsArray;
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// Samples of the exposition at `url`, parsed by prometheus_client: `(name, labels) → value`.
+async fn scrape(url: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let mut parser = std::process::Command::new(crate::readers::python())
+        .arg(std::path::PathBuf::from(manifest_dir()).join("tests/interop/parse_metrics.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    parser.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = parser.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let sample: Value = serde_json::from_str(line).unwrap();
+            let labels: BTreeMap<String, String> = sample["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            ((sample["name"].as_str().unwrap().to_string(), labels), sample["value"].as_f64().unwrap())
+        })
+        .collect()
+}
+
+fn value(
+    samples: &BTreeMap<(String, BTreeMap<String, String>), f64>,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
+    let labels: BTreeMap<String, String> =
+        labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    samples.get(&(name.to_string(), labels)).copied().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_parse_as_prometheus_and_equal_what_the_run_did() {
+    let broker = Broker::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let topics = format!(
+        "{ORDERS_TOPIC}\n{}\n[api]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n",
+        crate::transforms::transforms_toml()
+    );
+    let ws = Workspace::new(&broker, &demo_contracts(), 200, &topics);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "1000", "--bad-ratio", "0.1"]);
+    let mut service = ws.spawn_with_env(&["run"], &[]);
+    wait_for_orders(&ws, 1000, Duration::from_secs(60)).await;
+    let url = format!("http://127.0.0.1:{port}/metrics");
+
+    // Once silver has caught up with bronze, the counters stand still: compare them then.
+    let lake = ingot_lake::Lake::open(&ws.catalog()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let samples = loop {
+        let samples = scrape(&url).await;
+        let silver = match lake.exists(&ingot_lake::parse_ident("silver.orders").unwrap()).await.unwrap() {
+            true => {
+                let rows = crate::transforms::query(&lake, "SELECT count(*) AS n FROM silver.orders").await;
+                crate::transforms::int(&rows[0], 0, 0) as f64
+            }
+            false => 0.0,
+        };
+        if silver > 0.0
+            && value(&samples, "ingot_transform_rows_written_total", &[("table", "silver.orders")]) == silver
+        {
+            break samples;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "silver never caught up in the metrics\n{}",
+            ws.spawned_logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    let bronze = row_count(&ws.rows("bronze.orders").await) as f64;
+    assert_eq!(value(&samples, "ingot_rows_committed_total", &[("table", "bronze.orders")]), bronze);
+    assert_eq!(value(&samples, "ingot_table_rows", &[("table", "bronze.orders")]), bronze);
+    let snapshots = ws.snapshot_count("bronze.orders").await as f64;
+    assert_eq!(value(&samples, "ingot_commits_total", &[("table", "bronze.orders")]), snapshots);
+    // Quarantined by reason, as the quarantine table holds them (ingest's rows; silver's own
+    // go there through the transforms).
+    let mut by_reason: BTreeMap<String, f64> = BTreeMap::new();
+    for batch in crate::ingest::only_ingest_rows(&ws.rows("ingot.quarantine").await) {
+        let reasons = batch.column_by_name("reason").unwrap().as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            *by_reason.entry(reasons.value(i).to_string()).or_default() += 1.0;
+        }
+    }
+    assert!(!by_reason.is_empty());
+    for (reason, n) in &by_reason {
+        assert_eq!(
+            value(&samples, "ingot_quarantined_messages_total", &[("reason", reason)]),
+            *n,
+            "{reason}"
+        );
+    }
+    assert!(
+        value(
+            &samples,
+            "ingot_transform_runs_total",
+            &[("table", "silver.orders"), ("outcome", "completed")]
+        ) >= 1.0
+    );
+    assert!(value(&samples, "ingot_commit_duration_seconds_count", &[("table", "bronze.orders")]) >= 1.0);
+    assert!(terminate(&mut service));
+}
