@@ -9,6 +9,7 @@ use rdkafka::error::KafkaResult;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use crate::events::{ConsumerError, PartitionLag, Rebalanced};
 use crate::{IngestError, KafkaConfig, StartFrom};
 
 /// Partition → next offset to read, as the tables record it; shared with the rebalance
@@ -32,7 +33,19 @@ impl ClientContext for IngestContext {
         use rdkafka::types::RDKafkaErrorCode;
         if !matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF))
         {
-            tracing::warn!(%error, reason, "kafka client error");
+            ConsumerError { error: &error, reason }.emit();
+        }
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let owned = self.assignment.lock().expect("assignment lock").clone();
+        for (topic, partitions) in &statistics.topics {
+            for (partition, stats) in &partitions.partitions {
+                // Partitions this member no longer owns keep stale figures; -1 is unknown.
+                if owned.contains(&(topic.clone(), *partition)) && stats.consumer_lag >= 0 {
+                    PartitionLag { topic, partition: *partition, lag: stats.consumer_lag }.emit();
+                }
+            }
         }
     }
 }
@@ -61,7 +74,7 @@ impl ConsumerContext for IngestContext {
                         tracing::error!(%topic, partition, error = %e, "cannot set start offset");
                     }
                 }
-                tracing::info!(partitions = ?owned, "partitions assigned");
+                Rebalanced { assigned: true, partitions: owned.len() }.emit();
                 if let Err(e) = consumer.assign(tpl) {
                     tracing::error!(error = %e, "assign failed");
                 }
@@ -70,7 +83,7 @@ impl ConsumerContext for IngestContext {
                 // Buffered rows of revoked partitions may still be committed: the offset
                 // check in the commit drops whatever the new owner already wrote, and rows
                 // read again after the next assignment are dropped as repeats in the batch.
-                tracing::info!(partitions = tpl.count(), "partitions revoked");
+                Rebalanced { assigned: false, partitions: tpl.count() }.emit();
                 self.assignment.lock().expect("assignment lock").clear();
                 if let Err(e) = consumer.unassign() {
                     tracing::error!(error = %e, "unassign failed");
@@ -116,6 +129,8 @@ pub(crate) fn create_consumer(
         // librdkafka's 500 ms default lets a quiet partition's fetch sit at the broker for
         // half a second, which shows up directly in produce → visible latency.
         ("fetch.wait.max.ms", "100".into()),
+        // Consumer lag per partition for /metrics (`ingot_consumer_lag_messages`).
+        ("statistics.interval.ms", "5000".into()),
     ];
     let config = crate::client_config(kafka, &settings);
     config.create_with_context(context).map_err(IngestError::kafka("create consumer"))

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use metrics::{counter, histogram};
+use metrics::{counter, gauge, histogram};
 
 use crate::commit::CommitReport;
 
@@ -69,5 +69,49 @@ impl DlqProduceFailed {
             );
             counter!("ingot_dlq_produce_failures_total").increment(self.messages);
         }
+    }
+}
+
+/// How far this member's consumer is behind a partition it owns (high watermark − committed
+/// position), from librdkafka's statistics (`statistics.interval.ms`).
+pub(crate) struct PartitionLag<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub lag: i64,
+}
+
+impl PartitionLag<'_> {
+    pub fn emit(&self) {
+        let Self { topic, partition, lag } = self;
+        tracing::trace!(topic, partition, lag, "consumer lag");
+        gauge!("ingot_consumer_lag_messages", "topic" => topic.to_string(), "partition" => partition.to_string())
+            .set(*lag as f64);
+    }
+}
+
+/// The group gave this member partitions or took them away.
+pub(crate) struct Rebalanced {
+    pub assigned: bool,
+    pub partitions: usize,
+}
+
+impl Rebalanced {
+    pub fn emit(&self) {
+        let kind = if self.assigned { "assigned" } else { "revoked" };
+        tracing::info!(partitions = self.partitions, "partitions {kind}");
+        counter!("ingot_rebalances_total", "kind" => kind).increment(1);
+    }
+}
+
+/// An error the Kafka client reported (it retries by itself; these show a struggling link).
+pub(crate) struct ConsumerError<'a> {
+    pub error: &'a rdkafka::error::KafkaError,
+    pub reason: &'a str,
+}
+
+impl ConsumerError<'_> {
+    pub fn emit(&self) {
+        tracing::warn!(error = %self.error, reason = self.reason, "kafka client error");
+        counter!("ingot_consumer_errors_total").increment(1);
     }
 }

@@ -60,7 +60,8 @@ async fn metrics_parse_as_prometheus_and_equal_what_the_run_did() {
     );
     let ws = Workspace::new(&broker, &demo_contracts(), 200, &topics);
     ws.ingot(&["produce", "--topic", "orders", "--count", "1000", "--bad-ratio", "0.1"]);
-    let mut service = ws.spawn_with_env(&["run"], &[]);
+    let mut service =
+        ws.spawn_with_env(&["run"], &[("INGOT_KAFKA__PROPERTIES__STATISTICS.INTERVAL.MS", "500")]);
     wait_for_orders(&ws, 1000, Duration::from_secs(60)).await;
     let url = format!("http://127.0.0.1:{port}/metrics");
 
@@ -119,5 +120,18 @@ async fn metrics_parse_as_prometheus_and_equal_what_the_run_did() {
         ) >= 1.0
     );
     assert!(value(&samples, "ingot_commit_duration_seconds_count", &[("table", "bronze.orders")]) >= 1.0);
+    // Consumer lag per partition, from librdkafka's statistics: all consumed and committed.
+    wait_until(Duration::from_secs(30), "consumer lag 0 on every partition", || async {
+        let samples = scrape(&url).await;
+        (0..3).all(|p| {
+            let labels = [("topic", "orders"), ("partition", &*p.to_string())];
+            samples.contains_key(&(
+                "ingot_consumer_lag_messages".to_string(),
+                labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            )) && value(&samples, "ingot_consumer_lag_messages", &labels) == 0.0
+        })
+    })
+    .await;
+    assert!(value(&samples, "ingot_rebalances_total", &[("kind", "assigned")]) >= 1.0);
     assert!(terminate(&mut service));
 }
