@@ -56,6 +56,9 @@ pub struct Config {
     /// How `ingot run` stops.
     #[serde(default)]
     pub service: crate::service::ServiceConfig,
+    /// Where `ingot run` serves its metrics.
+    #[serde(default)]
+    pub metrics: crate::telemetry::MetricsConfig,
 }
 
 /// Where the `.proto` contracts live.
@@ -270,7 +273,7 @@ mod tests {
     #[test]
     fn every_section_takes_environment_overrides() {
         let sections = crate::config_fields::fields_of::<Config>();
-        assert!(sections.len() >= 14, "{sections:?}");
+        assert!(sections.len() >= 15, "{sections:?}");
         let base = "[[topics]]\ntopic = \"t\"\nmessage = \"a.B\"\n[[transforms]]\ntable = \"s.t\"\nkind = \"silver\"\nsql = \"x.sql\"\ninput = \"b.t\"\nevent_time = \"ts\"\n[[schedule]]\nname = \"n\"\ncron = \"0 3 * * *\"\naction = \"maintain\"\n";
         for section in sections {
             let array = matches!(*section, "topics" | "transforms" | "schedule");
@@ -290,7 +293,7 @@ mod tests {
     #[test]
     fn every_key_of_every_section_takes_an_environment_override() {
         use crate::config_fields::fields_of;
-        let sections: [(&str, &[&str]); 11] = [
+        let sections: [(&str, &[&str]); 12] = [
             ("catalog", fields_of::<ingot_lake::CatalogConfig>()),
             ("kafka", fields_of::<ingot_ingest::KafkaConfig>()),
             ("ingest", fields_of::<ingot_ingest::IngestConfig>()),
@@ -302,6 +305,7 @@ mod tests {
             ("query", fields_of::<ingot_transforms::query::QueryLimits>()),
             ("scheduler", fields_of::<crate::schedule::SchedulerConfig>()),
             ("service", fields_of::<crate::service::ServiceConfig>()),
+            ("metrics", fields_of::<crate::telemetry::MetricsConfig>()),
         ];
         let default = format!("{:?}", parse("", &[]).unwrap());
         for (section, keys) in sections {

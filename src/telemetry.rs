@@ -4,6 +4,17 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
+
+/// `[metrics]`: where `ingot run` serves `/metrics` besides the API.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` serving `/metrics` and `/healthz` only, whether or not the API is on
+    /// (the API serves `/metrics` too). Unset: no listener of its own.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 

@@ -7,16 +7,18 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics::gauge;
 
-use super::tables::describe;
-use super::{ApiError, ApiState};
+use ingot_lake::Lake;
 
-pub async fn metrics(State(state): State<ApiState>) -> Response {
-    let idents = match state.lake.list_tables().await {
+use super::ApiError;
+use super::tables::describe;
+
+pub async fn metrics(State(lake): State<Lake>) -> Response {
+    let idents = match lake.list_tables().await {
         Ok(idents) => idents,
         Err(e) => return ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     };
     for ident in idents {
-        let table = match state.lake.load(&ident).await {
+        let table = match lake.load(&ident).await {
             Ok(table) => describe(&table),
             Err(e) => return ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
         };

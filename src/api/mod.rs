@@ -27,6 +27,33 @@ pub struct ApiState {
     pub token: Option<Arc<str>>,
 }
 
+impl axum::extract::FromRef<ApiState> for Lake {
+    fn from_ref(state: &ApiState) -> Lake {
+        state.lake.clone()
+    }
+}
+
+/// `/metrics` and `/healthz` alone, for `ingot run` with `[metrics] listen` (the query API
+/// need not be on for the service to be scraped).
+pub async fn serve_metrics(
+    lake: Lake,
+    listen: String,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), crate::commands::CliError> {
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| crate::commands::CliError::Usage(format!("metrics.listen {listen}: {e}")))?;
+    tracing::info!(%listen, "metrics listening");
+    let routes = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(lake);
+    axum::serve(listener, routes)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| crate::commands::CliError::Usage(format!("metrics: {e}")))
+}
+
 /// All routes.
 pub fn router(state: ApiState) -> Router {
     let protected = Router::new()

@@ -67,6 +67,16 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
             }
         });
     }
+    if let Some(listen) = config.metrics.listen.clone() {
+        let (lake, mut stop) = (lake.clone(), service.stop_signal());
+        service.spawn("metrics", async move {
+            if let Err(e) =
+                crate::api::serve_metrics(lake, listen, async move { stop.requested().await }).await
+            {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     let shutdown = async {
         shutdown_signal().await;
         tracing::info!("shutting down: flushing what is buffered");

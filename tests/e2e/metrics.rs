@@ -1,5 +1,5 @@
-//! `/metrics` during a run parses with Prometheus's reference parser, and its counters equal
-//! what the tables say the run did.
+//! `/metrics` during a run (served by `[metrics] listen`, the query API off) parses with
+//! Prometheus's reference parser, and its counters equal what the tables say the run did.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -55,7 +55,7 @@ async fn metrics_parse_as_prometheus_and_equal_what_the_run_did() {
     let broker = Broker::start();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let topics = format!(
-        "{ORDERS_TOPIC}\n{}\n[api]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n",
+        "{ORDERS_TOPIC}\n{}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
         crate::transforms::transforms_toml()
     );
     let ws = Workspace::new(&broker, &demo_contracts(), 200, &topics);
