@@ -217,6 +217,10 @@ async fn hostile_queries_are_refused_or_answered_and_ingest_goes_on() {
     eprintln!("over the memory limit: RSS grew by {grown} MiB (baseline {} MiB)", baseline >> 20);
     assert!(grown < 64 + 128, "RSS grew by {grown} MiB over a 64 MiB limit");
     bodies.push_str(&body);
+    // A function whose output dwarfs its input is refused before it builds it (16 × 100 MB).
+    let (status, body) = service.query("SELECT length(repeat('x', 100000000)) FROM range(16)").await;
+    assert!(status == 422 || status == 400, "{status} {body}");
+    assert!(body.contains("repeat() would build"), "{body}");
     service.assert_alive(&ws);
 
     // Ingestion went on through all of it: every produced order lands.

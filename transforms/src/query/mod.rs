@@ -2,6 +2,7 @@
 //! Trino's `FOR TIMESTAMP AS OF` / `FOR VERSION AS OF` resolved to snapshots as Trino resolves
 //! them, run within [`QueryLimits`] on a [`QueryPool`] of its own.
 
+mod bounded_functions;
 mod budget;
 mod format;
 mod limits;

@@ -15,6 +15,7 @@ use futures::StreamExt;
 use ingot_lake::{AsOf, Lake};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
+use super::bounded_functions::bound_amplifying_functions;
 use super::budget::{Budget, Stop, guard};
 use super::limits::QueryLimits;
 use super::session::{Planned, explain, plan_query};
@@ -210,6 +211,7 @@ impl Run {
         // Queries fail rather than spill: a temporary file per query could fill the disk the
         // warehouse or the spool lives on.
         let ctx = bounded_context(self.limits.max_memory, false)?;
+        bound_amplifying_functions(&ctx, self.limits.max_memory)?;
         plan_query(&self.lake, ctx, &self.sql, self.as_of, &self.limits).await
     }
 
