@@ -2,6 +2,7 @@
 //! Prometheus recorder once, at start, and renders what it holds for `/metrics`.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
@@ -21,15 +22,30 @@ static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 /// Seconds from 1 ms to 2 min: commits, transform runs.
 const DURATION_BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0];
 
-/// Installs the recorder (once; later calls do nothing). Without it, metrics are not kept.
+/// How often the recorder's histograms are drained (the exporter's own default).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Installs the recorder (once; later calls do nothing) and its upkeep: without a task that
+/// drains them, histogram samples pile up between scrapes, and a service nobody scrapes grows
+/// without end. Call from within the runtime. Without the recorder, metrics are not kept.
 pub fn install() {
     let _ = PROMETHEUS.get_or_init(|| {
         let builder = PrometheusBuilder::new().set_buckets(&DURATION_BUCKETS).expect("buckets are not empty");
-        match builder.install_recorder() {
+        let handle = match builder.install_recorder() {
             Ok(handle) => handle,
-            // Another recorder (a test harness) already installed: keep one of our own.
+            // Only if another recorder is already installed (never in this binary): metrics go
+            // there, and /metrics renders this one's nothing.
             Err(_) => PrometheusBuilder::new().build_recorder().handle(),
-        }
+        };
+        let upkeep = handle.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_EVERY);
+            loop {
+                tick.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
+        handle
     });
 }
 
