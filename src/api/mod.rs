@@ -17,6 +17,8 @@ pub use config::ApiConfig;
 use ingot_lake::Lake;
 use ingot_transforms::query::{QueryLimits, QueryPool};
 
+use crate::commands::CliError;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct ApiState {
@@ -39,19 +41,12 @@ pub async fn serve_metrics(
     lake: Lake,
     listen: String,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), crate::commands::CliError> {
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| crate::commands::CliError::Usage(format!("metrics.listen {listen}: {e}")))?;
-    tracing::info!(%listen, "metrics listening");
+) -> Result<(), CliError> {
     let routes = Router::new()
         .route("/metrics", get(metrics::metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .with_state(lake);
-    axum::serve(listener, routes)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| crate::commands::CliError::Usage(format!("metrics: {e}")))
+    listen_and_serve("metrics.listen", &listen, routes, shutdown).await
 }
 
 /// All routes.
@@ -63,7 +58,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(tables::ready))
         .merge(protected)
         .with_state(state)
@@ -76,18 +71,34 @@ pub async fn serve(
     config: ApiConfig,
     limits: QueryLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), crate::commands::CliError> {
+) -> Result<(), CliError> {
     let token = std::env::var(&config.token_env).ok().filter(|t| !t.is_empty()).map(Arc::from);
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| crate::commands::CliError::Usage(format!("api.listen {}: {e}", config.listen)))?;
-    tracing::info!(listen = %config.listen, token = token.is_some(), "HTTP API listening");
+    tracing::info!(token = token.is_some(), "HTTP API starting");
     let queries = Arc::new(QueryPool::new(limits)?);
     let state = ApiState { lake, queries, token };
-    axum::serve(listener, router(state))
+    listen_and_serve("api.listen", &config.listen, router(state), shutdown).await
+}
+
+/// Liveness: answered from the server's own threads, whatever the query pool is doing.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Binds `listen` (the value of the config key `key`) and serves `routes` until `shutdown`.
+async fn listen_and_serve(
+    key: &str,
+    listen: &str,
+    routes: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), CliError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::Usage(format!("{key} {listen}: {e}")))?;
+    tracing::info!(%listen, "{key}: listening");
+    axum::serve(listener, routes)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| crate::commands::CliError::Usage(format!("http api: {e}")))
+        .map_err(|e| CliError::Usage(format!("{key} {listen}: {e}")))
 }
 
 /// An error answer: a status and `{"error": "..."}`.
