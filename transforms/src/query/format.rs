@@ -1,7 +1,5 @@
 //! Printing query results: an aligned table for people, CSV and JSON lines for tools.
 
-use std::io::Write;
-
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
@@ -37,8 +35,27 @@ impl std::str::FromStr for OutputFormat {
 /// Encodes a result batch by batch as it is produced, refusing to go past `max_bytes`.
 pub struct ResultEncoder {
     state: Encoding,
-    max_bytes: usize,
+    budget: ByteBudget,
+}
+
+/// The bytes a result may take, and those it has taken.
+struct ByteBudget {
+    max: usize,
     written: usize,
+}
+
+impl ByteBudget {
+    /// `bytes`, counted against the budget.
+    fn take(&mut self, bytes: Vec<u8>) -> Result<Vec<u8>, TransformError> {
+        self.written += bytes.len();
+        if self.written > self.max {
+            return Err(TransformError::TooBig(format!(
+                "the result is larger than {} bytes (query.max_result_bytes); add a LIMIT or select fewer columns",
+                self.max
+            )));
+        }
+        Ok(bytes)
+    }
 }
 
 enum Encoding {
@@ -60,7 +77,7 @@ impl ResultEncoder {
             OutputFormat::Json => Encoding::Json,
             OutputFormat::Arrow => Encoding::Arrow(StreamWriter::try_new(Vec::new(), schema).map_err(arrow)?),
         };
-        Ok(Self { state, max_bytes, written: 0 })
+        Ok(Self { state, budget: ByteBudget { max: max_bytes, written: 0 } })
     }
 
     /// The bytes that encode `batch` (none yet for a table).
@@ -89,12 +106,12 @@ impl ResultEncoder {
                 std::mem::take(writer.get_mut())
             }
         };
-        self.count(bytes)
+        self.budget.take(bytes)
     }
 
     /// The bytes that end the result (the whole table, an Arrow stream's end marker).
     pub fn finish(self) -> Result<Vec<u8>, TransformError> {
-        let Self { state, max_bytes, written } = self;
+        let Self { state, mut budget } = self;
         let bytes = match state {
             Encoding::Table(batches) => {
                 let table = arrow_cast::pretty::pretty_format_batches(&batches)
@@ -107,34 +124,8 @@ impl ResultEncoder {
                 std::mem::take(writer.get_mut())
             }
         };
-        Self { state: Encoding::Json, max_bytes, written }.count(bytes)
+        budget.take(bytes)
     }
-
-    fn count(&mut self, bytes: Vec<u8>) -> Result<Vec<u8>, TransformError> {
-        self.written += bytes.len();
-        if self.written > self.max_bytes {
-            return Err(TransformError::TooBig(format!(
-                "the result is larger than {} bytes (query.max_result_bytes); add a LIMIT or select fewer columns",
-                self.max_bytes
-            )));
-        }
-        Ok(bytes)
-    }
-}
-
-/// Writes `batches` (of `schema`) to `out` in `format`, unbounded.
-pub fn write_batches(
-    out: &mut dyn Write,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    format: OutputFormat,
-) -> Result<(), TransformError> {
-    let io = |e: std::io::Error| TransformError::Sql(format!("write output: {e}"));
-    let mut encoder = ResultEncoder::new(schema, format, usize::MAX)?;
-    for batch in batches {
-        out.write_all(&encoder.encode(batch)?).map_err(io)?;
-    }
-    out.write_all(&encoder.finish()?).map_err(io)
 }
 
 fn arrow(e: datafusion::arrow::error::ArrowError) -> TransformError {

@@ -10,7 +10,7 @@ mod pool;
 mod session;
 mod time_travel;
 
-pub use format::{OutputFormat, ResultEncoder, write_batches};
+pub use format::{OutputFormat, ResultEncoder};
 pub use limits::{QueryLimits, byte_size};
 pub use pool::{QueryPool, QueryStream};
 pub use session::{QueryResult, run_query};

@@ -86,23 +86,17 @@ impl QueryPool {
         };
         let runtime = self.runtime.as_ref().expect("the runtime lives as long as the pool");
         runtime.spawn(run.run(planned_tx, batches_tx));
-        let mut stream = QueryStream {
-            schema: Arc::new(arrow_schema::Schema::empty()),
-            pinned: Vec::new(),
-            batches: batches_rx,
-            budget,
-        };
-        // Dropping `stream` on any early return cancels the query.
-        match tokio::time::timeout_at(stream.budget.deadline().into(), planned_rx).await {
-            Err(_) => Err(TransformError::TimedOut(stream.budget.timeout())),
-            Ok(Err(_)) => Err(TransformError::Sql("the query thread stopped unexpectedly".into())),
-            Ok(Ok(Err(e))) => Err(e),
-            Ok(Ok(Ok((schema, pinned)))) => {
-                stream.schema = schema;
-                stream.pinned = pinned;
-                Ok(stream)
+        // Any failure here drops both receivers, so the run stops at its next send; past the
+        // deadline it is also told to stop its operators.
+        let (schema, pinned) = match tokio::time::timeout_at(budget.deadline().into(), planned_rx).await {
+            Err(_) => {
+                budget.cancel();
+                return Err(TransformError::TimedOut(budget.timeout()));
             }
-        }
+            Ok(Err(_)) => return Err(TransformError::Sql("the query thread stopped unexpectedly".into())),
+            Ok(Ok(planned)) => planned?,
+        };
+        Ok(QueryStream { schema, pinned, batches: batches_rx, budget })
     }
 }
 
