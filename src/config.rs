@@ -114,12 +114,13 @@ impl Config {
         let mut value: toml::Value = toml::from_str::<toml::Table>(text)
             .map(toml::Value::Table)
             .map_err(|e| ConfigError::Parse { file: file.into(), message: e.to_string() })?;
+        // Only the config's own sections: other `INGOT_…` variables (`INGOT_LOG`,
+        // `INGOT_CONFIG`, the test scripts' own) are not overrides.
+        let sections = crate::config_fields::fields_of::<Config>();
         for (var, raw) in vars {
             let Some(path) = var.strip_prefix(ENV_PREFIX) else { continue };
-            // Only the config's own sections: other `INGOT_…` variables (`INGOT_LOG`,
-            // `INGOT_CONFIG`, the test scripts' own) are not overrides.
             let section = path.split("__").next().unwrap_or_default().to_lowercase();
-            if crate::config_fields::fields_of::<Config>().contains(&section.as_str()) {
+            if sections.contains(&section.as_str()) {
                 apply_override(&mut value, path, &raw)
                     .map_err(|message| ConfigError::Env { var: var.clone(), message })?;
             }

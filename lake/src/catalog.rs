@@ -101,10 +101,10 @@ impl Lake {
                 let _ = connection.close().await;
             }
         }
+        // The database answered just now: the pool connects when first used.
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(2)
-            .connect(&uri)
-            .await
+            .connect_lazy(&uri)
             .map_err(|e| unavailable(scrub(&e)))?;
         let mut attempt = 0;
         let catalog = loop {
