@@ -3,6 +3,7 @@
 
 mod api;
 mod audit;
+mod cli;
 mod company;
 mod harness;
 mod ingest;
