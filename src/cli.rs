@@ -141,6 +141,10 @@ pub enum BenchKind {
         /// Rows per commit.
         #[arg(long, default_value_t = 500_000)]
         flush_rows: usize,
+        /// Write to a fresh prefix under this warehouse URI (`s3://bucket/prefix`; reached
+        /// with `[catalog.storage]` and the AWS environment) instead of a local temp dir.
+        #[arg(long)]
+        warehouse: Option<String>,
     },
     /// A no-op consumer vs ingot draining the same topic on the configured broker.
     EndToEnd {

@@ -2,7 +2,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use iceberg::io::LocalFsStorageFactory;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
 use iceberg_catalog_sql::{
@@ -15,6 +14,7 @@ use sqlx::Connection;
 
 use crate::LakeError;
 use crate::commit::SqlPointer;
+use crate::storage::{ObjectStorageFactory, StorageConfig, Warehouse};
 
 /// Where tables are catalogued and stored. The embedded default is a SQLite file and a local
 /// directory; a `postgres://` URI uses the same JDBC-compatible schema in Postgres.
@@ -25,12 +25,16 @@ pub struct CatalogConfig {
     /// is never shown (see [`Secret`]).
     #[serde(default = "default_uri")]
     pub uri: Secret,
-    /// Directory (or `file://` URI) under which table data and metadata are written.
+    /// Where table data and metadata are written: a directory (or `file://` URI), or
+    /// `s3://<bucket>/<prefix>` (AWS or any S3-compatible store; see `[catalog.storage]`).
     #[serde(default = "default_warehouse")]
     pub warehouse: String,
     /// The catalog name recorded in the catalog database (`catalog_name` column).
     #[serde(default = "default_name")]
     pub name: String,
+    /// How to reach an object-store warehouse (`[catalog.storage]`).
+    #[serde(default)]
+    pub storage: StorageConfig,
 }
 
 fn default_uri() -> Secret {
@@ -45,7 +49,12 @@ fn default_name() -> String {
 
 impl Default for CatalogConfig {
     fn default() -> Self {
-        Self { uri: default_uri(), warehouse: default_warehouse(), name: default_name() }
+        Self {
+            uri: default_uri(),
+            warehouse: default_warehouse(),
+            name: default_name(),
+            storage: StorageConfig::default(),
+        }
     }
 }
 
@@ -58,14 +67,23 @@ pub struct Lake {
     catalog: Arc<SqlCatalog>,
     /// ingot's own connection to the catalog database, for commits iceberg-rust cannot make.
     pub(crate) pointer: Arc<SqlPointer>,
-    warehouse: String,
+    warehouse: Warehouse,
     name: String,
 }
 
 impl Lake {
     /// Opens (and on first use creates) the catalog database and the warehouse directory.
     pub async fn open(config: &CatalogConfig) -> Result<Self, LakeError> {
-        let warehouse = warehouse_uri(&config.warehouse)?;
+        let warehouse = Warehouse::open(&config.warehouse, &config.storage)?;
+        if let Err(cause) = warehouse.probe().await {
+            return Err(LakeError::Unavailable {
+                context: format!("reach warehouse {}", warehouse.uri()),
+                source: Box::new(iceberg::Error::new(
+                    iceberg::ErrorKind::Unexpected,
+                    config.storage.scrub(&cause),
+                )),
+            });
+        }
         let given = config.uri.expose();
         let (uri, bind_style) = if let Some(path) = given.strip_prefix("sqlite://") {
             let path = sqlite_path(path)?;
@@ -82,7 +100,7 @@ impl Lake {
         let scrub = |e: &dyn std::fmt::Display| config.uri.scrub(&e.to_string());
         let props = HashMap::from([
             (SQL_CATALOG_PROP_URI.to_string(), uri.clone()),
-            (SQL_CATALOG_PROP_WAREHOUSE.to_string(), warehouse.clone()),
+            (SQL_CATALOG_PROP_WAREHOUSE.to_string(), warehouse.uri().to_string()),
             (SQL_CATALOG_PROP_BIND_STYLE.to_string(), bind_style.to_string()),
         ]);
         // One connection first, with a short wait and its real cause: iceberg's pool waits
@@ -109,7 +127,7 @@ impl Lake {
         let mut attempt = 0;
         let catalog = loop {
             let loaded = SqlCatalogBuilder::default()
-                .with_storage_factory(Arc::new(LocalFsStorageFactory))
+                .with_storage_factory(Arc::new(ObjectStorageFactory::new(warehouse.clone())))
                 .load(&config.name, props.clone())
                 .await;
             match loaded {
@@ -153,8 +171,13 @@ impl Lake {
         &self.name
     }
 
-    /// The warehouse as a `file://` URI.
+    /// The warehouse's root URI (`file:///…` or `s3://…`).
     pub fn warehouse(&self) -> &str {
+        self.warehouse.uri()
+    }
+
+    /// The warehouse's storage, for listing and deleting files.
+    pub fn storage(&self) -> &Warehouse {
         &self.warehouse
     }
 
@@ -164,18 +187,11 @@ impl Lake {
             Ok(table) => Ok(table),
             // iceberg reports an unreadable metadata file as invalid data, with the cause
             // flattened into text; whether the warehouse itself answers tells the two apart.
-            Err(e) if !self.warehouse_reachable() => {
+            Err(e) if e.retryable() || self.warehouse.probe().await.is_err() => {
                 Err(LakeError::Unavailable { context: format!("load table {ident}"), source: Box::new(e) })
             }
             Err(e) => Err(LakeError::iceberg(format!("load table {ident}"))(e)),
         }
-    }
-
-    /// Whether the warehouse can be reached at all (for a local warehouse: its directory is
-    /// there). An error while it cannot is an outage, not a problem with the table.
-    pub fn warehouse_reachable(&self) -> bool {
-        let path = self.warehouse.strip_prefix("file://").unwrap_or(&self.warehouse);
-        Path::new(path).is_dir()
     }
 
     /// Whether the table exists.
@@ -228,18 +244,6 @@ fn sqlite_path(path: &str) -> Result<PathBuf, LakeError> {
             .map_err(|e| LakeError::Config(format!("cannot create {}: {e}", parent.display())))?;
     }
     Ok(path)
-}
-
-fn warehouse_uri(warehouse: &str) -> Result<String, LakeError> {
-    if warehouse.contains("://") && !warehouse.starts_with("file://") {
-        return Err(LakeError::Config(format!(
-            "warehouse `{warehouse}`: only local directories are supported in this build"
-        )));
-    }
-    let path = absolute(Path::new(warehouse.strip_prefix("file://").unwrap_or(warehouse)))?;
-    std::fs::create_dir_all(&path)
-        .map_err(|e| LakeError::Config(format!("cannot create warehouse {}: {e}", path.display())))?;
-    Ok(format!("file://{}", path.display()))
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, LakeError> {

@@ -19,6 +19,7 @@ mod pinned;
 mod read;
 mod schema;
 mod state;
+mod storage;
 mod travel;
 mod write;
 
@@ -43,6 +44,7 @@ pub use state::{
     CARRIED_KEYS, SOURCE_SNAPSHOTS_PROPERTY, TableState, WATERMARK_PROPERTY, ancestors, ancestry_complete,
     source_history,
 };
+pub use storage::{StorageConfig, StoredFile, Warehouse};
 pub use travel::{AsOf, snapshot_as_of};
 pub use write::{DataFiles, target_file_size, write_data_files, write_data_files_sized};
 

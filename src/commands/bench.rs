@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use ingot_ingest::{IngestConfig, MessageMeta, Pipeline, RunMode, TopicConfig};
-use ingot_lake::{CatalogConfig, Lake};
+use ingot_lake::{CatalogConfig, Lake, StorageConfig};
 use ingot_proto::ContractRegistry;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
@@ -19,11 +19,25 @@ const PARTITIONS: i32 = 3;
 
 /// A throwaway lake in a temp dir, so benchmarks never touch the configured one.
 pub(super) async fn scratch_lake() -> Result<(tempfile::TempDir, Lake), CliError> {
+    scratch_lake_on(None, &StorageConfig::default()).await
+}
+
+/// A throwaway lake whose warehouse is a fresh prefix under `warehouse` (an `s3://` URI, say)
+/// when given, else a temp dir; the catalog is always a scratch SQLite file.
+async fn scratch_lake_on(
+    warehouse: Option<&str>,
+    storage: &StorageConfig,
+) -> Result<(tempfile::TempDir, Lake), CliError> {
     let dir = tempfile::tempdir().map_err(|e| CliError::Usage(format!("temp dir: {e}")))?;
+    let warehouse = match warehouse {
+        Some(root) => format!("{}/ingot-bench-{}", root.trim_end_matches('/'), uuid::Uuid::new_v4()),
+        None => dir.path().join("warehouse").display().to_string(),
+    };
     let catalog = CatalogConfig {
         uri: format!("sqlite://{}", dir.path().join("catalog.db").display()).into(),
-        warehouse: dir.path().join("warehouse").display().to_string(),
+        warehouse,
         name: "bench".into(),
+        storage: storage.clone(),
     };
     let lake = Lake::open(&catalog).await?;
     Ok((dir, lake))
@@ -42,7 +56,14 @@ fn bench_topic(name: &str) -> TopicConfig {
 }
 
 /// Decode → Arrow → Parquet (ZSTD) → Iceberg commit for pre-serialized events.
-pub async fn pipeline(config: &Config, events: usize, flush_rows: usize) -> Result<(), CliError> {
+/// With `warehouse`, the lake is written there (credentials from `[catalog.storage]` and the
+/// environment) instead of a local temp dir.
+pub async fn pipeline(
+    config: &Config,
+    events: usize,
+    flush_rows: usize,
+    warehouse: Option<&str>,
+) -> Result<(), CliError> {
     let registry = ContractRegistry::load(&config.contracts.dir)?;
     let message = registry.message(BENCH_MESSAGE)?;
     let mut generator = SampleGenerator::new(message, Mix::default(), 1);
@@ -50,7 +71,8 @@ pub async fn pipeline(config: &Config, events: usize, flush_rows: usize) -> Resu
     let payloads: Vec<Vec<u8>> = (0..events).map(|_| generator.next_sample().payload).collect();
     let bytes: usize = payloads.iter().map(Vec::len).sum();
 
-    let (_dir, lake) = scratch_lake().await?;
+    let (_dir, lake) = scratch_lake_on(warehouse, &config.catalog.storage).await?;
+    eprintln!("warehouse: {}", lake.warehouse());
     let ingest = IngestConfig::default();
     let mut pipeline =
         Pipeline::prepare(lake, &registry, config.kafka.clone(), ingest, vec![bench_topic("bench")]).await?;

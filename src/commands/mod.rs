@@ -64,7 +64,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Transform { table } => transform::transform(&config, table.as_deref()).await,
         Command::Maintain(args) => maintain::maintain(&config, &args).await,
         Command::Bench(args) => match args.which {
-            BenchKind::Pipeline { events, flush_rows } => bench::pipeline(&config, events, flush_rows).await,
+            BenchKind::Pipeline { events, flush_rows, warehouse } => {
+                bench::pipeline(&config, events, flush_rows, warehouse.as_deref()).await
+            }
             BenchKind::EndToEnd { events } => bench::end_to_end(&config, events).await,
             BenchKind::Transforms { base, events } => {
                 bench_transforms::transforms(&config, base, events).await

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
-use ingot_lake::{CatalogConfig, Lake, parse_ident, read_table};
+use ingot_lake::{CatalogConfig, Lake, StorageConfig, parse_ident, read_table};
 
 /// A tansu broker storing in SQLite in a temp dir, killed when dropped. (Its `memory://`
 /// engine serves fetches from an offset inside a record batch wrongly, which breaks any
@@ -64,6 +64,20 @@ pub struct Workspace {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     catalog_uri: String,
+    /// Set when the warehouse is in an S3 bucket instead of the workspace's directory.
+    pub s3: Option<S3Settings>,
+}
+
+/// Where an S3 warehouse is and how the server is reached (the usual AWS environment).
+pub struct S3Settings {
+    pub warehouse: String,
+    pub reader_env: Vec<(String, String)>,
+}
+
+impl S3Settings {
+    fn env(&self, key: &str) -> String {
+        self.reader_env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
 }
 
 /// The demo contracts, as shipped.
@@ -116,7 +130,7 @@ interval = "500ms"
             ),
         )
         .unwrap();
-        Workspace { dir, config, catalog_uri }
+        Workspace { dir, config, catalog_uri, s3: None }
     }
 
     /// A workspace with only a catalog and warehouse, for lake tests that need no broker.
@@ -126,7 +140,7 @@ interval = "500ms"
         let config = dir.path().join("ingot.toml");
         let text = format!("[catalog]\nuri = \"{catalog_uri}\"\nwarehouse = \"warehouse\"\n");
         std::fs::write(&config, text).unwrap();
-        Workspace { dir, config, catalog_uri }
+        Workspace { dir, config, catalog_uri, s3: None }
     }
 
     /// Runs ingot to completion and returns (success, stdout, stderr).
@@ -146,6 +160,9 @@ interval = "500ms"
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingot"));
         cmd.arg("--config").arg(&self.config).args(args);
         cmd.env("INGOT_LOG", "warn");
+        if let Some(s3) = &self.s3 {
+            cmd.env("INGOT_CATALOG__STORAGE__SECRET_ACCESS_KEY", s3.env("AWS_SECRET_ACCESS_KEY"));
+        }
         cmd
     }
 
@@ -166,11 +183,36 @@ interval = "500ms"
     }
 
     pub fn catalog(&self) -> CatalogConfig {
+        let storage = match &self.s3 {
+            None => StorageConfig::default(),
+            Some(s3) => StorageConfig {
+                endpoint: Some(s3.env("AWS_ENDPOINT_URL")),
+                region: Some(s3.env("AWS_REGION")),
+                access_key_id: Some(s3.env("AWS_ACCESS_KEY_ID").into()),
+                secret_access_key: Some(s3.env("AWS_SECRET_ACCESS_KEY").into()),
+                allow_http: Some(true),
+                ..Default::default()
+            },
+        };
         CatalogConfig {
             uri: self.catalog_uri().into(),
-            warehouse: self.dir.path().join("warehouse").display().to_string(),
+            warehouse: self.warehouse_uri(),
             name: "ingot".into(),
+            storage,
         }
+    }
+
+    /// The warehouse as readers are given it: a directory, or `s3://bucket/prefix`.
+    pub fn warehouse_uri(&self) -> String {
+        match &self.s3 {
+            Some(s3) => s3.warehouse.clone(),
+            None => self.dir.path().join("warehouse").display().to_string(),
+        }
+    }
+
+    /// The environment an outside reader needs (empty for a local warehouse).
+    pub fn reader_env(&self) -> Vec<(String, String)> {
+        self.s3.as_ref().map(|s3| s3.reader_env.clone()).unwrap_or_default()
     }
 
     /// How many snapshots a table has (0 before it exists).

@@ -247,7 +247,7 @@ async fn compaction_keeps_every_row_and_an_append_that_raced_it() {
     assert!(manifests <= 3, "manifests after merge: {manifests}");
 }
 
-async fn race_two_writers(ws: &Workspace) {
+pub(crate) async fn race_two_writers(ws: &Workspace) {
     let lake = Lake::open(&ws.catalog()).await.unwrap();
     let name = "lake.raced";
     create(&lake, name).await;
@@ -303,9 +303,23 @@ async fn two_writers_racing_on_postgres_both_land() {
     race_two_writers(&Workspace::lake(Some(&postgres.uri))).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn expire_and_clean_keep_live_files_and_drop_the_rest() {
-    let ws = Workspace::lake(None);
+/// What maintenance removed, in terms that do not depend on where the warehouse is: snapshots
+/// expired, files deleted per folder (`data`, `metadata`), orphans by file name.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Removed {
+    expired: usize,
+    deleted: BTreeMap<String, usize>,
+    orphans: Vec<String>,
+}
+
+/// Six appends and an overwrite, two stray files; expiry keeps the newest two snapshots and
+/// orphan cleanup removes only the strays, once they are older than the safety age. `put`
+/// writes a file at a location and `exists` looks for one, on whatever storage `ws` uses.
+pub(crate) async fn expire_and_clean(
+    ws: &Workspace,
+    put: impl Fn(&str, &[u8]),
+    exists: impl Fn(&str) -> bool,
+) -> Removed {
     let lake = Lake::open(&ws.catalog()).await.unwrap();
     let name = "lake.retained";
     create(&lake, name).await;
@@ -317,14 +331,11 @@ async fn expire_and_clean_keep_live_files_and_drop_the_rest() {
     lake.overwrite(&table, &[batch(&table, &rows(0..5, 0, 2))], &request).await.unwrap();
     let table = lake.load(&parse_ident(name).unwrap()).await.unwrap();
     let expected = ours(&lake, name, None).await;
-    let data_dir = ws.dir.path().join("warehouse/lake/retained/data");
-    let old_stray = data_dir.join("stray-old.parquet");
-    let young_stray = data_dir.join("stray-young.parquet");
-    std::fs::write(&old_stray, b"not referenced").unwrap();
-    std::fs::write(&young_stray, b"not referenced").unwrap();
-    let status =
-        std::process::Command::new("touch").args(["-d", "2 days ago"]).arg(&old_stray).status().unwrap();
-    assert!(status.success());
+    let strays = [
+        format!("{}/data/stray.parquet", table.metadata().location()),
+        format!("{}/metadata/stray.avro", table.metadata().location()),
+    ];
+    strays.iter().for_each(|stray| put(stray, b"not referenced"));
 
     // Dry runs change nothing.
     let out =
@@ -343,27 +354,56 @@ async fn expire_and_clean_keep_live_files_and_drop_the_rest() {
     assert!(!expired.deleted_files.is_empty(), "the overwritten day-0 files go");
     let table = lake.load(table.identifier()).await.unwrap();
     assert_eq!(table.metadata().snapshots().len(), 2);
+    let mut deleted = BTreeMap::new();
     for path in &expired.deleted_files {
-        assert!(!std::path::Path::new(path.trim_start_matches("file://")).exists(), "{path} still there");
+        assert!(!exists(path), "{path} still there");
+        let folder = path.strip_prefix(table.metadata().location()).unwrap().split('/').nth(1).unwrap();
+        *deleted.entry(folder.to_string()).or_insert(0) += 1;
     }
 
+    // Younger than the safety age: kept.
     let out = ws.ingot(&["maintain", "clean-orphans", name, "--older-than", "1h"]);
-    assert!(out.contains("did delete 1 orphan files"), "{out}");
-    assert!(!old_stray.exists(), "old unreferenced file deleted");
-    assert!(young_stray.exists(), "a file younger than the safety age is kept");
+    assert!(out.contains("did delete 0 orphan files") && out.contains("(2 unreferenced"), "{out}");
+    assert!(strays.iter().all(|s| exists(s)), "a file younger than the safety age is kept");
+    let listed = ws.ingot(&["maintain", "clean-orphans", name, "--older-than", "0s", "--dry-run"]);
+    let orphans = listed
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(table.metadata().location()))
+        .map(|rest| rest.to_string())
+        .collect::<Vec<_>>();
+    let out = ws.ingot(&["maintain", "clean-orphans", name, "--older-than", "0s"]);
+    assert!(out.contains("did delete 2 orphan files"), "{out}");
+    assert!(strays.iter().all(|s| !exists(s)), "unreferenced files deleted");
 
     // Every live snapshot still reads completely, by ingot and both readers.
     for snapshot in table.metadata().snapshots() {
         let rows = ours(&lake, name, Some(snapshot.snapshot_id())).await;
-        assert_readers_see(&ws, name, At::Snapshot(snapshot.snapshot_id()), &rows);
+        assert_readers_see(ws, name, At::Snapshot(snapshot.snapshot_id()), &rows);
     }
     assert_eq!(ours(&lake, name, None).await, expected);
-    // Nothing unreferenced and old is left.
+    // Nothing unreferenced is left.
     let report = lake
         .clean_orphans(&table, &OrphanOptions { older_than: Duration::ZERO, dry_run: true })
         .await
         .unwrap();
-    assert_eq!(report.orphans, vec![young_stray.display().to_string()]);
+    assert_eq!(report.orphans, Vec::<String>::new());
+    Removed { expired: expired.expired_snapshots.len(), deleted, orphans }
+}
+
+fn local_file(location: &str) -> std::path::PathBuf {
+    location.trim_start_matches("file://").into()
+}
+
+pub(crate) async fn expire_and_clean_locally() -> Removed {
+    let ws = Workspace::lake(None);
+    let put = |location: &str, body: &[u8]| std::fs::write(local_file(location), body).unwrap();
+    expire_and_clean(&ws, put, |location| local_file(location).exists()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expire_and_clean_keep_live_files_and_drop_the_rest() {
+    let removed = expire_and_clean_locally().await;
+    assert_eq!(removed.orphans, vec!["/data/stray.parquet", "/metadata/stray.avro"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,6 +15,8 @@ mod metrics;
 mod poison;
 mod postgres;
 mod readers;
+mod s3;
+mod s3_server;
 mod secrets;
 mod shared;
 mod shutdown;

@@ -13,13 +13,15 @@ pub fn python() -> PathBuf {
 }
 
 /// `python tests/interop/<script> [leading…] <catalog uri> <warehouse>`: one of the interop
-/// scripts pointed at the workspace's catalog; the caller adds the rest of the arguments.
+/// scripts pointed at the workspace's catalog (and, for an S3 warehouse, given the AWS
+/// environment that reaches it); the caller adds the rest of the arguments.
 pub fn interop_script(ws: &Workspace, script: &str, leading: &[&str]) -> Command {
     let mut cmd = Command::new(python());
     cmd.arg(PathBuf::from(manifest_dir()).join("tests/interop").join(script))
         .args(leading)
         .arg(ws.catalog_uri())
-        .arg(ws.dir.path().join("warehouse"));
+        .arg(ws.warehouse_uri())
+        .envs(ws.reader_env());
     cmd
 }
 

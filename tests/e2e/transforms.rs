@@ -82,7 +82,7 @@ struct Order {
 
 /// Silver and gold agree with a brute-force recomputation from bronze and the quarantine.
 /// Returns (late rows, rows rejected by silver rules) quarantined by silver.
-async fn assert_consistent(ws: &Workspace) -> (usize, usize) {
+pub(crate) async fn assert_consistent(ws: &Workspace) -> (usize, usize) {
     let lake = Lake::open(&ws.catalog()).await.unwrap();
     let bronze = query(
         &lake,
@@ -162,7 +162,7 @@ async fn assert_consistent(ws: &Workspace) -> (usize, usize) {
 }
 
 /// PyIceberg and DuckDB read silver and gold as ingot does.
-async fn assert_readers_agree(ws: &Workspace) {
+pub(crate) async fn assert_readers_agree(ws: &Workspace) {
     let lake = Lake::open(&ws.catalog()).await.unwrap();
     for (table, columns) in [
         ("silver.orders", ["_kafka_partition", "_kafka_offset", "line_items"]),

@@ -12,7 +12,7 @@ import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyiceberg.catalog.sql import SqlCatalog
+from lake_catalog import open_catalog
 
 
 def without_ids(t: pa.DataType) -> pa.DataType:
@@ -36,9 +36,7 @@ def bare(f: pa.Field) -> pa.Field:
 def main() -> None:
     uri, warehouse, table_name, count = sys.argv[1:5]
     left_out = sys.argv[5:6]
-    if uri.startswith("sqlite://"):
-        uri = "sqlite:///" + uri[len("sqlite://"):]
-    catalog = SqlCatalog("ingot", uri=uri, warehouse=f"file://{warehouse}")
+    catalog = open_catalog(uri, warehouse)
     table = catalog.load_table(table_name)
     rows = table.scan(limit=int(count)).to_arrow()
     n = rows.num_rows

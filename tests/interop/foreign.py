@@ -17,7 +17,7 @@ import sys
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.catalog.sql import SqlCatalog
+from lake_catalog import open_catalog
 from pyiceberg.expressions import EqualTo
 
 
@@ -41,9 +41,7 @@ def mark(table_name: str, row: pa.Table) -> pa.Table:
 
 def main() -> None:
     uri, warehouse, table_name, action = sys.argv[1:5]
-    if uri.startswith("sqlite://"):
-        uri = "sqlite:///" + uri[len("sqlite://"):]
-    catalog = SqlCatalog("ingot", uri=uri, warehouse=f"file://{warehouse}")
+    catalog = open_catalog(uri, warehouse)
     table = catalog.load_table(table_name)
     out = {"action": action}
     if action == "append":

@@ -4,17 +4,12 @@ the sorted values of one column."""
 import json
 import sys
 
-from pyiceberg.catalog.sql import SqlCatalog
+from lake_catalog import open_catalog
 
 
 def main() -> None:
     uri, warehouse, table_name, value_column = sys.argv[1:5]
-    # ingot's URIs are sqlx-style; SQLAlchemy wants a driver in Postgres URIs.
-    if uri.startswith("sqlite://"):
-        uri = "sqlite:///" + uri[len("sqlite://"):]  # the path is absolute: four slashes
-    elif uri.startswith("postgres://"):
-        uri = "postgresql+psycopg2://" + uri[len("postgres://"):]
-    catalog = SqlCatalog("ingot", uri=uri, warehouse=f"file://{warehouse}")
+    catalog = open_catalog(uri, warehouse)
     table = catalog.load_table(table_name)
     data = table.scan().to_arrow()
     keys = sorted(zip(data["_kafka_partition"].to_pylist(), data["_kafka_offset"].to_pylist()))

@@ -8,7 +8,7 @@ import time
 
 import pyarrow as pa
 
-from pyiceberg.catalog.sql import SqlCatalog
+from lake_catalog import open_catalog
 from pyiceberg.exceptions import CommitFailedException
 
 
@@ -25,12 +25,10 @@ class RetryCounter(logging.Handler):
 def main() -> None:
     uri, warehouse, table_name = sys.argv[1:4]
     once = sys.argv[4:5] == ["once"]
-    if uri.startswith("sqlite://"):
-        uri = "sqlite:///" + uri[len("sqlite://"):]
     counter = RetryCounter()
     logging.getLogger("pyiceberg").addHandler(counter)
     logging.getLogger("pyiceberg").setLevel(logging.WARNING)
-    catalog = SqlCatalog("ingot", uri=uri, warehouse=f"file://{warehouse}")
+    catalog = open_catalog(uri, warehouse)
     sample = catalog.load_table(table_name).scan(limit=1).to_arrow()
     # Marked as not from Kafka (offset -1), so the test can tell these rows from ingot's.
     index = sample.schema.get_field_index("_kafka_offset")

@@ -1,7 +1,7 @@
 """Reads an ingot lake table with an independent engine — PyIceberg or DuckDB — and prints
 its rows as JSON, so tests can compare them with what ingot reads.
 
-usage: read_rows.py <pyiceberg|duckdb> <catalog uri> <warehouse dir> <table> <columns,...>
+usage: read_rows.py <pyiceberg|duckdb> <catalog uri> <warehouse dir or s3:// URI> <table> <columns,...>
                     [--snapshot ID | --as-of-ms MILLIS]
 
 Timestamps are printed as microseconds since the epoch. With --as-of-ms, PyIceberg resolves
@@ -12,16 +12,11 @@ import argparse
 import json
 import pathlib
 
-from pyiceberg.catalog.sql import SqlCatalog
+from lake_catalog import open_catalog, s3_properties
 
 
 def open_table(uri: str, warehouse: str, name: str):
-    # ingot's URIs are sqlx-style; SQLAlchemy wants a driver in Postgres URIs.
-    if uri.startswith("sqlite://"):
-        uri = "sqlite:///" + uri[len("sqlite://"):]  # the path is absolute: four slashes
-    elif uri.startswith("postgres://"):
-        uri = "postgresql+psycopg2://" + uri[len("postgres://"):]
-    return SqlCatalog("ingot", uri=uri, warehouse=f"file://{warehouse}").load_table(name)
+    return open_catalog(uri, warehouse).load_table(name)
 
 
 def as_plain(value):
@@ -42,10 +37,23 @@ def read_duckdb(table, columns, snapshot_id):
     import duckdb_extension_parquet
 
     con = duckdb.connect()
-    for module, name in [(duckdb_extension_parquet, "parquet"), (duckdb_extension_avro, "avro"),
-                         (duckdb_extension_iceberg, "iceberg")]:
+    extensions = [(duckdb_extension_parquet, "parquet"), (duckdb_extension_avro, "avro"),
+                  (duckdb_extension_iceberg, "iceberg")]
+    s3 = s3_properties()
+    if s3:
+        import duckdb_extension_httpfs
+        extensions.append((duckdb_extension_httpfs, "httpfs"))
+    for module, name in extensions:
         path = pathlib.Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
         con.execute(f"LOAD '{path}'")
+    if s3:
+        endpoint = s3["s3.endpoint"].split("://", 1)
+        q = lambda v: "'" + v.replace("'", "''") + "'"  # noqa: E731 (DuckDB takes no parameters here)
+        con.execute(
+            f"CREATE SECRET (TYPE s3, KEY_ID {q(s3['s3.access-key-id'])}, SECRET {q(s3['s3.secret-access-key'])}, "
+            f"REGION {q(s3['s3.region'])}, ENDPOINT {q(endpoint[1])}, URL_STYLE 'path', "
+            f"USE_SSL {str(endpoint[0] == 'https').lower()})"
+        )
     metadata = table.metadata_location.removeprefix("file://")
     select = ", ".join(f'"{c}"' for c in columns)
     args = f"'{metadata}'" + (f", snapshot_from_id => {snapshot_id}" if snapshot_id is not None else "")

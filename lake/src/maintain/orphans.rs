@@ -3,7 +3,6 @@
 //! may be about to commit files it has just written).
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use iceberg::table::Table;
@@ -42,39 +41,40 @@ impl Lake {
         options: &OrphanOptions,
     ) -> Result<OrphanReport, LakeError> {
         let metadata = table.metadata();
-        let root = local_path(metadata.location())?;
+        let storage = self.storage();
         let snapshots: Vec<_> = metadata.snapshots().cloned().collect();
         let referenced = files_of(table, &snapshots).await?;
-        let mut keep: HashSet<PathBuf> = referenced
+        // Compared as object paths: `file:///a` and `/a` are the same file.
+        let keep: HashSet<_> = referenced
             .metadata
             .iter()
             .chain(referenced.named_data.iter())
-            .filter_map(|p| local_path(p).ok())
+            .map(String::as_str)
+            .chain(table.metadata_location())
+            .chain(metadata.metadata_log().iter().map(|m| m.metadata_file.as_str()))
+            .chain(metadata.statistics_iter().map(|s| s.statistics_path.as_str()))
+            .filter_map(|location| storage.object_path(location).ok())
             .collect();
-        keep.extend(table.metadata_location().and_then(|p| local_path(p).ok()));
-        keep.extend(metadata.metadata_log().iter().filter_map(|m| local_path(&m.metadata_file).ok()));
-        keep.extend(metadata.statistics_iter().filter_map(|s| local_path(&s.statistics_path).ok()));
 
         let cutoff = SystemTime::now() - options.older_than;
         let mut report = OrphanReport::default();
-        for file in walk(&root)? {
+        for file in storage.list(metadata.location()).await? {
             report.scanned_files += 1;
-            if keep.contains(&file) || file.file_name().is_some_and(|n| n == "version-hint.text") {
+            let path = storage.object_path(&file.location)?;
+            if keep.contains(&path) || path.filename() == Some("version-hint.text") {
                 continue;
             }
-            let modified =
-                std::fs::metadata(&file).and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now());
-            if modified > cutoff {
+            if file.last_modified > cutoff {
                 report.too_young += 1;
                 continue;
             }
-            report.orphans.push(file.display().to_string());
+            report.orphans.push(file.location);
         }
         report.orphans.sort();
         if !options.dry_run {
-            for path in &report.orphans {
-                if let Err(e) = std::fs::remove_file(path) {
-                    tracing::warn!(path, error = %e, "could not delete orphan file");
+            for location in &report.orphans {
+                if let Err(e) = storage.delete(location).await {
+                    tracing::warn!(location, error = %e, "could not delete orphan file");
                 }
             }
             if !report.orphans.is_empty() {
@@ -83,35 +83,4 @@ impl Lake {
         }
         Ok(report)
     }
-}
-
-/// The local path of a `file://` location (the only storage this build writes).
-fn local_path(location: &str) -> Result<PathBuf, LakeError> {
-    match location.strip_prefix("file://").or_else(|| location.starts_with('/').then_some(location)) {
-        Some(path) => Ok(PathBuf::from(path)),
-        None => Err(LakeError::Unsupported(format!(
-            "orphan cleanup lists local directories only; table location is {location}"
-        ))),
-    }
-}
-
-fn walk(root: &Path) -> Result<Vec<PathBuf>, LakeError> {
-    let mut files = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(LakeError::Config(format!("list {}: {e}", dir.display()))),
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    Ok(files)
 }

@@ -1,0 +1,33 @@
+"""Opens ingot's SQL catalog from PyIceberg, the way every interop script needs it.
+
+ingot's catalog URIs are sqlx-style; SQLAlchemy wants `sqlite:///<abs path>` (four slashes)
+and a driver in Postgres URIs. A warehouse is a directory or an `s3://` URI; an S3 warehouse
+is reached with the usual AWS environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, …), which the
+tests set for the script.
+"""
+import os
+
+from pyiceberg.catalog.sql import SqlCatalog
+
+
+def s3_properties() -> dict:
+    """PyIceberg's S3 settings from the AWS environment (empty when it is not set)."""
+    if "AWS_ENDPOINT_URL" not in os.environ:
+        return {}
+    return {
+        "s3.endpoint": os.environ["AWS_ENDPOINT_URL"],
+        "s3.access-key-id": os.environ["AWS_ACCESS_KEY_ID"],
+        "s3.secret-access-key": os.environ["AWS_SECRET_ACCESS_KEY"],
+        "s3.region": os.environ.get("AWS_REGION", "us-east-1"),
+        "s3.force-virtual-addressing": "false",
+    }
+
+
+def open_catalog(uri: str, warehouse: str) -> SqlCatalog:
+    if uri.startswith("sqlite://"):
+        uri = "sqlite:///" + uri[len("sqlite://"):]
+    elif uri.startswith("postgres://"):
+        uri = "postgresql+psycopg2://" + uri[len("postgres://"):]
+    if "://" not in warehouse:
+        warehouse = f"file://{warehouse}"
+    return SqlCatalog("ingot", uri=uri, warehouse=warehouse, **s3_properties())
