@@ -38,6 +38,7 @@ async fn scratch_lake_on(
         warehouse,
         name: "bench".into(),
         storage: storage.clone(),
+        ..Default::default()
     };
     let lake = Lake::open(&catalog).await?;
     Ok((dir, lake))

@@ -199,6 +199,7 @@ interval = "500ms"
             warehouse: self.warehouse_uri(),
             name: "ingot".into(),
             storage,
+            ..Default::default()
         }
     }
 

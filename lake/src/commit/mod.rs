@@ -21,8 +21,8 @@ use iceberg::table::Table;
 use crate::offsets::{COMMIT_ID_PROPERTY, find_commit};
 use crate::{Lake, LakeError};
 
+pub(crate) use metadata_file::write_metadata;
 pub(crate) use produce::{LiveFile, live_files, live_files_at, partition_path};
-pub(crate) use swap::SqlPointer;
 
 /// Which live data files a change removes.
 #[derive(Clone, Default)]
