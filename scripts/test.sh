@@ -13,6 +13,10 @@ mkdir -p "$INGOT_STATE_DIR"
 scripts/broker.sh install
 export INGOT_TANSU="$(scripts/broker.sh path)"
 
+# The Iceberg REST catalog the REST tests start (one per test, on a free port).
+scripts/rest-catalog.sh install
+export INGOT_RUSTBERG="$(scripts/rest-catalog.sh path)"
+
 # A PostgreSQL server for the JDBC-compatible catalog test (tests start their own, as the
 # postgres user, in a temp dir).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
-use ingot_lake::{CatalogConfig, Lake, StorageConfig, parse_ident, read_table};
+use ingot_lake::{CatalogConfig, CatalogKind, Lake, StorageConfig, parse_ident, read_table};
 
 /// A tansu broker storing in SQLite in a temp dir, killed when dropped. (Its `memory://`
 /// engine serves fetches from an offset inside a record batch wrongly, which breaks any
@@ -63,7 +63,8 @@ fn tansu() -> PathBuf {
 pub struct Workspace {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
-    catalog_uri: String,
+    /// `sqlite://…` (relative to the workspace), `postgres://…`, or a REST catalog's URL.
+    pub catalog_uri: String,
     /// Set when the warehouse is in an S3 bucket instead of the workspace's directory.
     pub s3: Option<S3Settings>,
 }
@@ -194,7 +195,12 @@ interval = "500ms"
                 ..Default::default()
             },
         };
+        let kind = match self.catalog_uri.starts_with("http") {
+            true => CatalogKind::Rest,
+            false => CatalogKind::Sql,
+        };
         CatalogConfig {
+            kind,
             uri: self.catalog_uri().into(),
             warehouse: self.warehouse_uri(),
             name: "ingot".into(),

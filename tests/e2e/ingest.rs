@@ -161,7 +161,12 @@ async fn two_writers_racing_on_one_topic_store_each_offset_once() {
     // Two ingot processes in different consumer groups both read every message (as a zombie
     // and its replacement would); the offset check in each commit must keep one copy.
     let broker = Broker::start();
-    let ws = Workspace::new(&broker, &demo_contracts(), 500, ORDERS_TOPIC);
+    two_ingot_processes_race(&Workspace::new(&broker, &demo_contracts(), 500, ORDERS_TOPIC)).await;
+}
+
+/// Two `ingot run` processes in different groups ingest the same 6000 messages into `ws`'s
+/// tables at once: each message lands once.
+pub(crate) async fn two_ingot_processes_race(ws: &Workspace) {
     let produced = 6_000;
     ws.ingot(&["produce", "--topic", "orders", "--count", &produced.to_string(), "--bad-ratio", "0.05"]);
     let writers: Vec<_> = ["racer-a", "racer-b"]
@@ -171,7 +176,7 @@ async fn two_writers_racing_on_one_topic_store_each_offset_once() {
     for mut writer in writers {
         assert!(writer.wait().unwrap().success());
     }
-    assert_orders_hold_each_offset_once(&ws, produced).await;
+    assert_orders_hold_each_offset_once(ws, produced).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -390,7 +390,7 @@ pub(crate) async fn expire_and_clean(
     Removed { expired: expired.expired_snapshots.len(), deleted, orphans }
 }
 
-fn local_file(location: &str) -> std::path::PathBuf {
+pub(crate) fn local_file(location: &str) -> std::path::PathBuf {
     location.trim_start_matches("file://").into()
 }
 
@@ -445,7 +445,12 @@ async fn timestamp_as_of_matches_pyiceberg() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_commit_whose_answer_was_lost_is_found_not_repeated() {
-    let ws = Workspace::lake(None);
+    assert_lost_answer_is_found(&Workspace::lake(None)).await;
+}
+
+/// A commit that landed but whose answer was lost is settled from the table's history: one
+/// attempt, one new snapshot.
+pub(crate) async fn assert_lost_answer_is_found(ws: &Workspace) {
     let lake = Lake::open(&ws.catalog()).await.unwrap();
     let name = "lake.lost_answer";
     create(&lake, name).await;
@@ -458,4 +463,28 @@ async fn a_commit_whose_answer_was_lost_is_found_not_repeated() {
     let table = lake.load(table.identifier()).await.unwrap();
     assert_eq!(table.metadata().snapshots().len(), snapshots_before + 1, "exactly one new snapshot");
     assert_eq!(ours(&lake, name, None).await, rows(0..4, 0, 5));
+}
+
+/// An overwrite based on a table another commit has moved since: the catalog refuses it (a
+/// 409 from a REST catalog, no row updated in a SQL one) and ingot rebases it once.
+pub(crate) async fn assert_a_stale_commit_is_refused_and_rebased(ws: &Workspace) {
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let name = "lake.stale";
+    create(&lake, name).await;
+    let stale = append(&lake, name, &rows(0..10, 0, 1)).await;
+    let first = overwrite_written("first", OnConflict::RebaseIfUntouched);
+    let landed = lake.overwrite(&stale, &[batch(&stale, &rows(100..110, 1, 1))], &first).await.unwrap();
+    assert_eq!(landed.attempts, 1);
+    let second = overwrite_written("second", OnConflict::RebaseIfUntouched);
+    let landed = lake.overwrite(&stale, &[batch(&stale, &rows(200..210, 2, 1))], &second).await.unwrap();
+    assert_eq!(landed.attempts, 2, "refused once as stale, then rebased");
+    let mut expected = rows(0..10, 0, 1);
+    expected.extend(rows(100..110, 1, 1));
+    expected.extend(rows(200..210, 2, 1));
+    assert_eq!(ours(&lake, name, None).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_commit_on_sqlite_is_refused_and_rebased() {
+    assert_a_stale_commit_is_refused_and_rebased(&Workspace::lake(None)).await;
 }

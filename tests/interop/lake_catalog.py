@@ -1,4 +1,4 @@
-"""Opens ingot's SQL catalog from PyIceberg, the way every interop script needs it.
+"""Opens ingot's catalog (SQL or REST) from PyIceberg, the way every interop script needs it.
 
 ingot's catalog URIs are sqlx-style; SQLAlchemy wants `sqlite:///<abs path>` (four slashes)
 and a driver in Postgres URIs. A warehouse is a directory or an `s3://` URI; an S3 warehouse
@@ -23,11 +23,14 @@ def s3_properties() -> dict:
     }
 
 
-def open_catalog(uri: str, warehouse: str) -> SqlCatalog:
+def open_catalog(uri: str, warehouse: str):
+    if "://" not in warehouse:
+        warehouse = f"file://{warehouse}"
+    if uri.startswith("http://") or uri.startswith("https://"):
+        from pyiceberg.catalog.rest import RestCatalog
+        return RestCatalog("ingot", uri=uri, warehouse=warehouse, **s3_properties())
     if uri.startswith("sqlite://"):
         uri = "sqlite:///" + uri[len("sqlite://"):]
     elif uri.startswith("postgres://"):
         uri = "postgresql+psycopg2://" + uri[len("postgres://"):]
-    if "://" not in warehouse:
-        warehouse = f"file://{warehouse}"
     return SqlCatalog("ingot", uri=uri, warehouse=warehouse, **s3_properties())

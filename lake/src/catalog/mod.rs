@@ -4,6 +4,8 @@
 //! [`Lake`] is what the rest of ingot holds. The SQL catalog is in `sql.rs`; a REST or Glue
 //! catalog is one more file beside it and one more arm in [`Lake::open`].
 
+mod metadata_diff;
+mod rest;
 mod sql;
 
 use std::collections::HashMap;
@@ -18,6 +20,8 @@ use serde::Deserialize;
 
 use crate::LakeError;
 use crate::storage::{StorageConfig, Warehouse};
+use rest::RestBackend;
+pub use rest::RestConfig;
 use sql::SqlBackend;
 
 /// One catalog protocol.
@@ -37,12 +41,12 @@ pub(crate) trait CatalogBackend: std::fmt::Debug + Send + Sync {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
-    /// Which catalog protocol: `sql` (SQLite or PostgreSQL, JDBC-compatible schema) is the
-    /// one this build speaks; `rest` and `glue` are recognised and refused with a clear error.
+    /// Which catalog protocol: `sql` (SQLite or PostgreSQL, JDBC-compatible schema) or `rest`
+    /// (an Iceberg REST catalog at `uri`); `glue` is recognised and refused with a clear error.
     #[serde(default, rename = "type")]
     pub kind: CatalogKind,
-    /// `sqlite://<path>` (created if missing) or `postgres://user:pass@host/db`; its password
-    /// is never shown (see [`Secret`]).
+    /// `sqlite://<path>` (created if missing) or `postgres://user:pass@host/db` for the SQL
+    /// catalog; the catalog's `http(s)://` URL for REST. A password in it is never shown.
     #[serde(default = "default_uri")]
     pub uri: Secret,
     /// Where table data and metadata are written: a directory (or `file://` URI), or
@@ -52,6 +56,9 @@ pub struct CatalogConfig {
     /// The catalog name recorded in the catalog database (`catalog_name` column).
     #[serde(default = "default_name")]
     pub name: String,
+    /// How to authenticate to a REST catalog (`[catalog.rest]`).
+    #[serde(default)]
+    pub rest: RestConfig,
     /// How to reach an object-store warehouse (`[catalog.storage]`).
     #[serde(default)]
     pub storage: StorageConfig,
@@ -95,6 +102,7 @@ impl Default for CatalogConfig {
             warehouse: default_warehouse(),
             name: default_name(),
             storage: StorageConfig::default(),
+            rest: RestConfig::default(),
         }
     }
 }
@@ -125,6 +133,7 @@ impl Lake {
         }
         let backend: Arc<dyn CatalogBackend> = match config.kind {
             CatalogKind::Sql => Arc::new(SqlBackend::open(config, &warehouse).await?),
+            CatalogKind::Rest => Arc::new(RestBackend::open(config, &warehouse).await?),
             other => {
                 return Err(LakeError::Config(format!(
                     "catalog.type = \"{other}\" is not supported by this build yet (use \"sql\": SQLite or PostgreSQL)"
