@@ -90,7 +90,7 @@ fn rows_of(batches: &[RecordBatch]) -> Vec<Row> {
     out
 }
 
-async fn ours(lake: &Lake, name: &str, snapshot: Option<i64>) -> Vec<Row> {
+pub(crate) async fn ours(lake: &Lake, name: &str, snapshot: Option<i64>) -> Vec<Row> {
     let table = lake.load(&parse_ident(name).unwrap()).await.unwrap();
     rows_of(&read_table(&table, snapshot).await.unwrap())
 }
@@ -450,15 +450,14 @@ async fn a_commit_whose_answer_was_lost_is_found_not_repeated() {
 
 /// A commit that landed but whose answer was lost is settled from the table's history: one
 /// attempt, one new snapshot.
-pub(crate) async fn assert_lost_answer_is_found(ws: &Workspace) {
+async fn assert_lost_answer_is_found(ws: &Workspace) {
     let lake = Lake::open(&ws.catalog()).await.unwrap();
     let name = "lake.lost_answer";
     create(&lake, name).await;
     let table = append(&lake, name, &rows(0..10, 0, 1)).await;
     let snapshots_before = table.metadata().snapshots().len();
     lake.lose_next_commit_answers(1);
-    let request = overwrite_written("answer-lost", OnConflict::RebaseIfUntouched);
-    let committed = lake.overwrite(&table, &[batch(&table, &rows(0..4, 0, 5))], &request).await.unwrap();
+    let committed = overwrite_rows(&lake, &table, "answer-lost", &rows(0..4, 0, 5)).await;
     assert_eq!(committed.attempts, 1, "settled from the history, not retried");
     let table = lake.load(table.identifier()).await.unwrap();
     assert_eq!(table.metadata().snapshots().len(), snapshots_before + 1, "exactly one new snapshot");
@@ -487,4 +486,16 @@ pub(crate) async fn assert_a_stale_commit_is_refused_and_rebased(ws: &Workspace)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_commit_on_sqlite_is_refused_and_rebased() {
     assert_a_stale_commit_is_refused_and_rebased(&Workspace::lake(None)).await;
+}
+
+/// Overwrites the partitions `rows` fall in with `rows`, rebasing over commits that left them
+/// alone.
+pub(crate) async fn overwrite_rows(
+    lake: &Lake,
+    table: &Table,
+    commit_id: &str,
+    rows: &[Row],
+) -> ingot_lake::Committed {
+    let request = overwrite_written(commit_id, OnConflict::RebaseIfUntouched);
+    lake.overwrite(table, &[batch(table, rows)], &request).await.unwrap()
 }

@@ -1,13 +1,14 @@
 //! The lake behind an Iceberg REST catalog (rustberg): the whole pipeline, racing writers
-//! (the 409 path), a commit whose answer was lost, and maintenance — with PyIceberg's
+//! (the 409 path), a commit the server applied but answered 503 to, and maintenance — with PyIceberg's
 //! `RestCatalog` and DuckDB reading the same tables.
 
 use crate::harness::*;
 use crate::ingest::two_ingot_processes_race;
 use crate::lake::{
-    assert_a_stale_commit_is_refused_and_rebased, assert_lost_answer_is_found, expire_and_clean,
-    expire_and_clean_locally, local_file, race_two_writers,
+    append, assert_a_stale_commit_is_refused_and_rebased, create, expire_and_clean, expire_and_clean_locally,
+    local_file, ours, overwrite_rows, race_two_writers, rows,
 };
+use crate::rest_server::LossyProxy;
 use crate::transforms::workspace;
 use crate::whole_pipeline::run_whole_pipeline;
 
@@ -36,12 +37,6 @@ async fn two_ingot_processes_ingesting_through_rest_store_each_offset_once() {
     let broker = Broker::start();
     let (ws, _server) = Workspace::new(&broker, &demo_contracts(), 500, ORDERS_TOPIC).on_rest();
     two_ingot_processes_race(&ws).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rest_commit_whose_answer_was_lost_is_found_not_repeated() {
-    let (ws, _server) = Workspace::lake(None).on_rest();
-    assert_lost_answer_is_found(&ws).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,4 +69,23 @@ async fn a_rest_catalog_token_never_shows() {
     let (ok, _, err) =
         ws.try_ingot_with_env(&["tables"], &[("INGOT_CATALOG__REST__TOKEN_ENV", "INGOT_TEST_UNSET")]);
     assert!(!ok && err.contains("catalog.rest.token_env") && err.contains("INGOT_TEST_UNSET"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_the_server_applied_but_answered_503_is_found_not_repeated() {
+    let (mut ws, server) = Workspace::lake(None).on_rest();
+    let proxy = LossyProxy::start(&server.url);
+    ws.catalog_uri = proxy.url.clone();
+    let lake = ingot_lake::Lake::open(&ws.catalog()).await.unwrap();
+    let name = "lake.lost_answer";
+    create(&lake, name).await;
+    let table = append(&lake, name, &rows(0..10, 0, 1)).await;
+    let snapshots_before = table.metadata().snapshots().len();
+    proxy.lose_next_commit_answers(1);
+    let committed = overwrite_rows(&lake, &table, "answer-lost", &rows(0..4, 0, 5)).await;
+    assert_eq!(proxy.answers_still_to_lose(), 0, "the server's answer was replaced by a 503");
+    assert_eq!(committed.attempts, 1, "settled from the history, not retried");
+    let table = lake.load(table.identifier()).await.unwrap();
+    assert_eq!(table.metadata().snapshots().len(), snapshots_before + 1, "exactly one new snapshot");
+    assert_eq!(ours(&lake, name, None).await, rows(0..4, 0, 5));
 }

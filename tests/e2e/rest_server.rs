@@ -71,3 +71,95 @@ impl Workspace {
         (self, server)
     }
 }
+
+/// An HTTP proxy in front of a REST catalog that forwards every request and, for the next
+/// `n` commits (POSTs to a table endpoint), lets the server apply the commit but answers 503
+/// instead of the server's answer: a commit whose outcome the client cannot know.
+pub struct LossyProxy {
+    pub url: String,
+    lose: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl LossyProxy {
+    pub fn start(upstream: &str) -> LossyProxy {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let lose = std::sync::Arc::new(AtomicU32::new(0));
+        let counter = lose.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, counter) = (upstream.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    let Some((head, body)) = read_request(&client) else { return };
+                    let is_commit =
+                        head.starts_with("POST ") && head.lines().next().unwrap_or("").contains("/tables/");
+                    let answer = forward(&upstream, &head, &body);
+                    let lost = is_commit
+                        && counter
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                            .is_ok();
+                    let mut client = client;
+                    let _ = match lost {
+                        true => client.write_all(
+                            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        ),
+                        false => client.write_all(&answer),
+                    };
+                });
+            }
+        });
+        LossyProxy { url, lose }
+    }
+
+    /// How many of the answers it was told to lose are still to be lost.
+    pub fn answers_still_to_lose(&self) -> u32 {
+        self.lose.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Loses the answers to the next `n` commits.
+    pub fn lose_next_commit_answers(&self, n: u32) {
+        self.lose.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+use std::io::{BufRead, BufReader, Read, Write};
+
+/// One request: its head (request line and headers, with `Connection: close` so each
+/// connection carries one exchange) and its body.
+fn read_request(client: &TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut reader = BufReader::new(client.try_clone().ok()?);
+    let mut head = String::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().ok()?;
+        }
+        if !lower.starts_with("connection:") {
+            head.push_str(&line);
+        }
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+/// Sends the request upstream and returns the whole answer (the server closes after it).
+fn forward(upstream: &str, head: &str, body: &[u8]) -> Vec<u8> {
+    let mut server = TcpStream::connect(upstream).unwrap();
+    server.write_all(head.as_bytes()).unwrap();
+    server.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    let _ = server.read_to_end(&mut answer);
+    answer
+}
