@@ -9,6 +9,7 @@ use crate::lake::{
     local_file, ours, overwrite_rows, race_two_writers, rows,
 };
 use crate::rest_server::LossyProxy;
+use crate::s3_server::S3Server;
 use crate::transforms::workspace;
 use crate::whole_pipeline::run_whole_pipeline;
 
@@ -18,6 +19,15 @@ async fn the_whole_pipeline_on_a_rest_catalog_matches_a_recomputation_and_the_re
     let (ws, _server) = workspace(&broker).on_rest();
     run_whole_pipeline(&ws).await;
     assert!(!ws.dir.path().join("catalog.db").exists(), "the SQL catalog was used");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_pipeline_on_s3_behind_a_rest_catalog_matches_a_recomputation_and_the_readers() {
+    let s3 = S3Server::start();
+    let broker = Broker::start();
+    let (ws, _server) = workspace(&broker).on_s3(&s3).on_rest();
+    run_whole_pipeline(&ws).await;
+    assert!(!ws.dir.path().join("warehouse").exists(), "a local warehouse appeared");
 }
 
 #[tokio::test(flavor = "multi_thread")]

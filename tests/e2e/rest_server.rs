@@ -23,14 +23,33 @@ fn rustberg() -> PathBuf {
 }
 
 impl RestServer {
-    /// A server whose warehouse is `warehouse` (a `file://` URI) and whose catalog database
-    /// is a file in `dir`; no authentication.
-    pub fn start(dir: &std::path::Path, warehouse: &str) -> RestServer {
+    /// A server whose warehouse is `warehouse` (`file://` or `s3://`) and whose catalog
+    /// database is a file in `dir`; no authentication. `s3_env` (the AWS environment of an S3
+    /// server) is how it reaches an `s3://` warehouse.
+    pub fn start(dir: &std::path::Path, warehouse: &str, s3_env: &[(String, String)]) -> RestServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let catalog = format!("file://{}", dir.join("rustberg.redb").display());
+        let s3 =
+            |key: &str| s3_env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+        let mut config = format!(
+            "[storage]\nwarehouse_location = \"{warehouse}\"\ncatalog_url = \"file://{}\"\n",
+            dir.join("rustberg").display()
+        );
+        if !s3_env.is_empty() {
+            config.push_str(&format!(
+                "\n[storage.properties]\n\"s3.endpoint\" = \"{}\"\n\"s3.path-style-access\" = \"true\"\n\"s3.region\" = \"{}\"\n\"s3.access-key-id\" = \"{}\"\n\"s3.secret-access-key\" = \"env:RUSTBERG_TEST_S3_SECRET\"\n\"s3.allow-http\" = \"true\"\n",
+                s3("AWS_ENDPOINT_URL"),
+                s3("AWS_REGION"),
+                s3("AWS_ACCESS_KEY_ID"),
+            ));
+        }
+        let config_file = dir.join("rustberg.toml");
+        std::fs::write(&config_file, config).unwrap();
         let child = Command::new(rustberg())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--warehouse", warehouse])
-            .args(["--catalog-url", &catalog, "--insecure-http", "--no-auth", "--dev"])
+            .arg("--config")
+            .arg(&config_file)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--insecure-http", "--no-auth", "--dev"])
+            .env("RUSTBERG_TEST_S3_SECRET", s3("AWS_SECRET_ACCESS_KEY"))
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("rustberg.log")).unwrap())
@@ -39,11 +58,15 @@ impl RestServer {
         let addr = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "rustberg did not listen on {addr}");
+            assert!(Instant::now() < deadline, "rustberg did not listen on {addr}: {}", log(dir));
             std::thread::sleep(Duration::from_millis(50));
         }
         RestServer { child, url: format!("http://{addr}") }
     }
+}
+
+fn log(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("rustberg.log")).unwrap_or_default()
 }
 
 impl Drop for RestServer {
@@ -55,17 +78,20 @@ impl Drop for RestServer {
 
 impl Workspace {
     /// Moves this workspace's catalog to a REST catalog started for it (before any table
-    /// exists); the warehouse stays the workspace's directory, as a `file://` URI both the
-    /// server and ingot use.
+    /// exists). The warehouse stays where it is — the workspace's directory as a `file://`
+    /// URI, or the bucket `on_s3` chose — and the server and ingot both use it.
     pub fn on_rest(mut self) -> (Workspace, RestServer) {
-        let warehouse = format!("file://{}", self.dir.path().join("warehouse").display());
-        std::fs::create_dir_all(self.dir.path().join("warehouse")).unwrap();
-        let server = RestServer::start(self.dir.path(), &warehouse);
+        let local = format!("file://{}", self.dir.path().join("warehouse").display());
+        let warehouse = self.s3.as_ref().map(|s3| s3.warehouse.clone()).unwrap_or(local.clone());
+        if self.s3.is_none() {
+            std::fs::create_dir_all(self.dir.path().join("warehouse")).unwrap();
+        }
+        let server = RestServer::start(self.dir.path(), &warehouse, &self.reader_env());
         let text = std::fs::read_to_string(&self.config).unwrap();
         let uri_line = format!("uri = \"{}\"", self.catalog_uri);
         assert!(text.contains(&uri_line), "{text}");
         let text = text.replacen(&uri_line, &format!("type = \"rest\"\nuri = \"{}\"", server.url), 1);
-        let text = text.replace("warehouse = \"warehouse\"", &format!("warehouse = \"{warehouse}\""));
+        let text = text.replace("warehouse = \"warehouse\"", &format!("warehouse = \"{local}\""));
         std::fs::write(&self.config, text).unwrap();
         self.catalog_uri = server.url.clone();
         (self, server)
