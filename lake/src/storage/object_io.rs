@@ -55,37 +55,28 @@ impl ObjectStorageFactory {
 #[typetag::serde(name = "ingot-object-store")]
 impl StorageFactory for ObjectStorageFactory {
     fn build(&self, _config: &StorageConfig) -> iceberg::Result<Arc<dyn Storage>> {
-        Ok(Arc::new(ObjectStorage { warehouse: self.warehouse.clone() }))
+        Ok(Arc::new(ObjectStorage { factory: self.clone() }))
     }
 }
 
-/// One warehouse's files, as iceberg's `Storage`.
+/// One warehouse's files, as iceberg's `Storage`; serialized like its factory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(into = "WarehouseUri", try_from = "WarehouseUri")]
+#[serde(transparent)]
 pub(crate) struct ObjectStorage {
-    warehouse: Warehouse,
-}
-
-impl From<ObjectStorage> for WarehouseUri {
-    fn from(storage: ObjectStorage) -> Self {
-        Self { uri: storage.warehouse.uri }
-    }
-}
-
-impl TryFrom<WarehouseUri> for ObjectStorage {
-    type Error = String;
-    fn try_from(value: WarehouseUri) -> Result<Self, String> {
-        ObjectStorageFactory::try_from(value).map(|f| Self { warehouse: f.warehouse })
-    }
+    factory: ObjectStorageFactory,
 }
 
 impl ObjectStorage {
+    fn warehouse(&self) -> &Warehouse {
+        &self.factory.warehouse
+    }
+
     fn path(&self, location: &str) -> iceberg::Result<Path> {
-        self.warehouse.object_path(location).map_err(|e| Error::new(ErrorKind::DataInvalid, e.to_string()))
+        self.warehouse().object_path(location).map_err(|e| Error::new(ErrorKind::DataInvalid, e.to_string()))
     }
 
     fn store(&self) -> Arc<dyn ObjectStore> {
-        self.warehouse.store().clone()
+        self.warehouse().store().clone()
     }
 }
 
@@ -243,7 +234,7 @@ mod tests {
     fn local() -> (tempfile::TempDir, ObjectStorage) {
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::open(dir.path().to_str().unwrap(), &Settings::default()).unwrap();
-        (dir, ObjectStorage { warehouse })
+        (dir, ObjectStorage { factory: ObjectStorageFactory::new(warehouse) })
     }
 
     #[tokio::test]
@@ -282,7 +273,9 @@ mod tests {
             region: Some("eu-west-1".into()),
             ..Default::default()
         };
-        let storage = ObjectStorage { warehouse: Warehouse::open("s3://bucket/wh", &settings).unwrap() };
+        let storage = ObjectStorage {
+            factory: ObjectStorageFactory::new(Warehouse::open("s3://bucket/wh", &settings).unwrap()),
+        };
         let json = serde_json::to_string(&storage).unwrap();
         assert!(
             json.contains("s3://bucket/wh") && !json.contains("s3cr3t") && !json.contains("AKID"),
