@@ -113,6 +113,15 @@ async fn resumes_from_table_offsets_after_kill_9() {
 #[tokio::test(flavor = "multi_thread")]
 async fn field_added_to_contract_mid_stream_becomes_a_new_column() {
     let broker = Broker::start();
+    contract_evolves_mid_stream(&broker, |ws| (ws, ())).await;
+}
+
+/// A field added to the contract between two runs becomes a new column; old rows read null.
+/// `place` may move the workspace's catalog (keeping what it must keep alive).
+pub(crate) async fn contract_evolves_mid_stream<T>(
+    broker: &Broker,
+    place: impl FnOnce(Workspace) -> (Workspace, T),
+) {
     let contracts = tempfile::tempdir().unwrap();
     let v1 = r#"syntax = "proto3";
 package test.v1;
@@ -126,7 +135,7 @@ message Reading {
     std::fs::write(contracts.path().join("reading.proto"), v1).unwrap();
     let topic =
         "[[topics]]\ntopic = \"readings\"\nmessage = \"test.v1.Reading\"\nevent_time = \"measured_at\"\n";
-    let ws = Workspace::new(&broker, contracts.path(), 10_000, topic);
+    let (ws, _kept) = place(Workspace::new(broker, contracts.path(), 10_000, topic));
     ws.ingot(&["produce", "--topic", "readings", "--count", "200"]);
     ws.ingot(&["run", "--until-caught-up"]);
 

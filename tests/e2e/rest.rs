@@ -3,7 +3,7 @@
 //! `RestCatalog` and DuckDB reading the same tables.
 
 use crate::harness::*;
-use crate::ingest::two_ingot_processes_race;
+use crate::ingest::{contract_evolves_mid_stream, two_ingot_processes_race};
 use crate::lake::{
     append, assert_a_stale_commit_is_refused_and_rebased, create, expire_and_clean, expire_and_clean_locally,
     local_file, ours, overwrite_rows, race_two_writers, rows,
@@ -98,4 +98,10 @@ async fn a_commit_the_server_applied_but_answered_503_is_found_not_repeated() {
     let table = lake.load(table.identifier()).await.unwrap();
     assert_eq!(table.metadata().snapshots().len(), snapshots_before + 1, "exactly one new snapshot");
     assert_eq!(ours(&lake, name, None).await, rows(0..4, 0, 5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_field_added_to_the_contract_evolves_the_schema_through_rest() {
+    let broker = Broker::start();
+    contract_evolves_mid_stream(&broker, Workspace::on_rest).await;
 }
