@@ -94,6 +94,15 @@ impl LakeError {
         }
     }
 
+    /// Something could not be reached (`context` says what), for a `cause` given as text: the
+    /// same request may work later.
+    pub(crate) fn unavailable(context: impl Into<String>, cause: impl ToString) -> Self {
+        LakeError::Unavailable {
+            context: context.into(),
+            source: Box::new(iceberg::Error::new(iceberg::ErrorKind::Unexpected, cause.to_string())),
+        }
+    }
+
     pub(crate) fn iceberg(context: impl Into<String>) -> impl FnOnce(iceberg::Error) -> Self {
         let context = context.into();
         move |source| LakeError::Iceberg { context, source: Box::new(source) }

@@ -123,13 +123,8 @@ impl Lake {
     pub async fn open(config: &CatalogConfig) -> Result<Self, LakeError> {
         let warehouse = Warehouse::open(&config.warehouse, &config.storage)?;
         if let Err(cause) = warehouse.probe().await {
-            return Err(LakeError::Unavailable {
-                context: format!("reach warehouse {}", warehouse.uri()),
-                source: Box::new(iceberg::Error::new(
-                    iceberg::ErrorKind::Unexpected,
-                    config.storage.scrub(&cause),
-                )),
-            });
+            let cause = config.storage.scrub(&cause);
+            return Err(LakeError::unavailable(format!("reach warehouse {}", warehouse.uri()), cause));
         }
         let backend: Arc<dyn CatalogBackend> = match config.kind {
             CatalogKind::Sql => Arc::new(SqlBackend::open(config, &warehouse).await?),

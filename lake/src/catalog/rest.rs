@@ -257,10 +257,7 @@ impl CatalogBackend for RestBackend {
 }
 
 fn unavailable(uri: &str, cause: impl ToString) -> LakeError {
-    LakeError::Unavailable {
-        context: format!("reach REST catalog {uri}"),
-        source: Box::new(iceberg::Error::new(iceberg::ErrorKind::Unexpected, cause.to_string())),
-    }
+    LakeError::unavailable(format!("reach REST catalog {uri}"), cause)
 }
 
 /// Percent-encodes a path segment or query value.

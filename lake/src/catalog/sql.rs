@@ -63,10 +63,8 @@ impl SqlBackend {
         // timeout. An unreachable database may come back (a service waits for it); the error
         // names it without the password.
         sqlx::any::install_default_drivers();
-        let unavailable = |cause: String| LakeError::Unavailable {
-            context: format!("connect to catalog {}", config.uri),
-            source: Box::new(iceberg::Error::new(iceberg::ErrorKind::Unexpected, cause)),
-        };
+        let unavailable =
+            |cause: String| LakeError::unavailable(format!("connect to catalog {}", config.uri), cause);
         match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect(&uri)).await {
             Err(_) => return Err(unavailable(format!("no answer within {CONNECT_TIMEOUT:?}"))),
             Ok(Err(e)) => return Err(unavailable(scrub(&e))),
