@@ -43,7 +43,8 @@ pub(crate) fn commit_request(
     for schema in new.schemas_iter().filter(|s| !known_schemas.contains(&s.schema_id())) {
         updates.push(TableUpdate::AddSchema { schema: schema.as_ref().clone() });
     }
-    if base.current_schema_id() != new.current_schema_id() || updates.iter().any(is_schema) {
+    let schemas_added = !updates.is_empty();
+    if schemas_added || base.current_schema_id() != new.current_schema_id() {
         requirements
             .push(TableRequirement::CurrentSchemaIdMatch { current_schema_id: base.current_schema_id() });
         requirements.push(TableRequirement::LastAssignedFieldIdMatch {
@@ -111,10 +112,6 @@ fn refs(table: &str, metadata: &TableMetadata) -> Result<HashMap<String, Snapsho
         Some(refs) => serde_json::from_value(refs).map_err(problem),
         None => Ok(HashMap::new()),
     }
-}
-
-fn is_schema(update: &TableUpdate) -> bool {
-    matches!(update, TableUpdate::AddSchema { .. })
 }
 
 #[cfg(test)]
