@@ -76,7 +76,8 @@ pub struct S3Settings {
 }
 
 impl S3Settings {
-    fn env(&self, key: &str) -> String {
+    /// One variable of the AWS environment that reaches the server.
+    pub fn env(&self, key: &str) -> String {
         self.reader_env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::Workspace;
+use crate::harness::{S3Settings, Workspace};
 
 pub struct RestServer {
     child: Child,
@@ -24,22 +24,20 @@ fn rustberg() -> PathBuf {
 
 impl RestServer {
     /// A server whose warehouse is `warehouse` (`file://` or `s3://`) and whose catalog
-    /// database is a file in `dir`; no authentication. `s3_env` (the AWS environment of an S3
-    /// server) is how it reaches an `s3://` warehouse.
-    pub fn start(dir: &std::path::Path, warehouse: &str, s3_env: &[(String, String)]) -> RestServer {
+    /// database is a file in `dir`; no authentication. `s3` is how it reaches an `s3://`
+    /// warehouse.
+    pub fn start(dir: &std::path::Path, warehouse: &str, s3: Option<&S3Settings>) -> RestServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let s3 =
-            |key: &str| s3_env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
         let mut config = format!(
             "[storage]\nwarehouse_location = \"{warehouse}\"\ncatalog_url = \"file://{}\"\n",
             dir.join("rustberg").display()
         );
-        if !s3_env.is_empty() {
+        if let Some(s3) = s3 {
             config.push_str(&format!(
                 "\n[storage.properties]\n\"s3.endpoint\" = \"{}\"\n\"s3.path-style-access\" = \"true\"\n\"s3.region\" = \"{}\"\n\"s3.access-key-id\" = \"{}\"\n\"s3.secret-access-key\" = \"env:RUSTBERG_TEST_S3_SECRET\"\n\"s3.allow-http\" = \"true\"\n",
-                s3("AWS_ENDPOINT_URL"),
-                s3("AWS_REGION"),
-                s3("AWS_ACCESS_KEY_ID"),
+                s3.env("AWS_ENDPOINT_URL"),
+                s3.env("AWS_REGION"),
+                s3.env("AWS_ACCESS_KEY_ID"),
             ));
         }
         let config_file = dir.join("rustberg.toml");
@@ -49,7 +47,7 @@ impl RestServer {
             .arg(&config_file)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--insecure-http", "--no-auth", "--dev"])
-            .env("RUSTBERG_TEST_S3_SECRET", s3("AWS_SECRET_ACCESS_KEY"))
+            .env("RUSTBERG_TEST_S3_SECRET", s3.map(|s3| s3.env("AWS_SECRET_ACCESS_KEY")).unwrap_or_default())
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("rustberg.log")).unwrap())
@@ -86,7 +84,7 @@ impl Workspace {
         if self.s3.is_none() {
             std::fs::create_dir_all(self.dir.path().join("warehouse")).unwrap();
         }
-        let server = RestServer::start(self.dir.path(), &warehouse, &self.reader_env());
+        let server = RestServer::start(self.dir.path(), &warehouse, self.s3.as_ref());
         let text = std::fs::read_to_string(&self.config).unwrap();
         let uri_line = format!("uri = \"{}\"", self.catalog_uri);
         assert!(text.contains(&uri_line), "{text}");
