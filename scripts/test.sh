@@ -23,16 +23,17 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
-# Independent Iceberg readers for the interop tests, and a real S3 server (moto) for the
-# object-storage tests.
+# Independent Iceberg readers for the interop tests, a real S3 server (moto) for the
+# object-storage tests and a real Glue API (MiniStack) for the Glue catalog tests.
 VENV="$INGOT_STATE_DIR/venv"
-if ! "$VENV/bin/python" -c "import pyiceberg, pyiceberg_core, pyarrow, sqlalchemy, psycopg2, duckdb, duckdb_extension_iceberg, pytz, jsonschema, rfc3339_validator, prometheus_client, moto.server, duckdb_extension_httpfs" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import pyiceberg, pyiceberg_core, pyarrow, sqlalchemy, psycopg2, duckdb, duckdb_extension_iceberg, pytz, jsonschema, rfc3339_validator, prometheus_client, moto.server, duckdb_extension_httpfs, ministack, boto3" 2>/dev/null; then
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet 'pyiceberg[sql-sqlite,sql-postgres,pyarrow,pyiceberg-core]==0.12.*' \
     'duckdb==1.5.5' 'duckdb-extension-iceberg==1.5.5' 'duckdb-extension-avro==1.5.5' \
     'duckdb-extension-parquet==1.5.5' pytz 'jsonschema[format]==4.26.*' referencing rfc3339-validator \
-    'prometheus_client==0.26.*' 'moto[server]==5.2.*' 'duckdb-extension-httpfs==1.5.5'
+    'prometheus_client==0.26.*' 'moto[server]==5.2.*' 'duckdb-extension-httpfs==1.5.5' \
+    'ministack==1.5.33' 'boto3==1.*'
 fi
 export INGOT_TEST_PYTHON="$VENV/bin/python"
 

@@ -23,7 +23,7 @@ mod storage;
 mod travel;
 mod write;
 
-pub use catalog::{CatalogConfig, CatalogKind, Lake, RestConfig, parse_ident};
+pub use catalog::{CatalogConfig, CatalogKind, GlueConfig, Lake, RestConfig, parse_ident};
 pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, SnapshotChange};
 pub use error::LakeError;
 pub use failpoint::failpoint;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
-use ingot_lake::{CatalogConfig, CatalogKind, Lake, StorageConfig, parse_ident, read_table};
+use ingot_lake::{CatalogConfig, CatalogKind, GlueConfig, Lake, StorageConfig, parse_ident, read_table};
 
 /// A tansu broker storing in SQLite in a temp dir, killed when dropped. (Its `memory://`
 /// engine serves fetches from an offset inside a record batch wrongly, which breaks any
@@ -59,11 +59,21 @@ fn tansu() -> PathBuf {
     if home_bin.exists() { home_bin } else { "tansu".into() }
 }
 
+/// The AWS credentials ingot is given for the test servers (moto, MiniStack accept any); the secret is
+/// distinctive so tests can prove it never appears in output.
+pub const ACCESS_KEY_ID: &str = "AKIAINGOTTESTKEY";
+pub const SECRET_ACCESS_KEY: &str = "s3-secret-ingot-must-never-print";
+
+/// How a workspace names a Glue catalog for the harness and the readers (ingot's own config
+/// says `type = "glue"` and `[catalog.glue] endpoint`).
+pub const GLUE_URI_PREFIX: &str = "glue+";
+
 /// A temp directory with an `ingot.toml` pointing at a broker and its own catalog.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
-    /// `sqlite://…` (relative to the workspace), `postgres://…`, or a REST catalog's URL.
+    /// `sqlite://…` (relative to the workspace), `postgres://…`, a REST catalog's URL, or
+    /// `glue+<endpoint>` for a Glue API.
     pub catalog_uri: String,
     /// Set when the warehouse is in an S3 bucket instead of the workspace's directory.
     pub s3: Option<S3Settings>,
@@ -162,8 +172,8 @@ interval = "500ms"
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingot"));
         cmd.arg("--config").arg(&self.config).args(args);
         cmd.env("INGOT_LOG", "warn");
-        if let Some(s3) = &self.s3 {
-            cmd.env("INGOT_CATALOG__STORAGE__SECRET_ACCESS_KEY", s3.env("AWS_SECRET_ACCESS_KEY"));
+        if self.uses_aws() {
+            cmd.env("INGOT_CATALOG__STORAGE__SECRET_ACCESS_KEY", SECRET_ACCESS_KEY);
         }
         cmd
     }
@@ -176,6 +186,11 @@ interval = "500ms"
         stdout
     }
 
+    /// Whether ingot needs the AWS secret in its environment (S3 warehouse or Glue catalog).
+    pub fn uses_aws(&self) -> bool {
+        self.s3.is_some() || self.catalog_uri.starts_with(GLUE_URI_PREFIX)
+    }
+
     /// The catalog URI as an outside reader needs it (SQLite paths made absolute).
     pub fn catalog_uri(&self) -> String {
         match self.catalog_uri.strip_prefix("sqlite://") {
@@ -186,6 +201,11 @@ interval = "500ms"
 
     pub fn catalog(&self) -> CatalogConfig {
         let storage = match &self.s3 {
+            None if self.uses_aws() => StorageConfig {
+                access_key_id: Some(ACCESS_KEY_ID.into()),
+                secret_access_key: Some(SECRET_ACCESS_KEY.into()),
+                ..Default::default()
+            },
             None => StorageConfig::default(),
             Some(s3) => StorageConfig {
                 endpoint: Some(s3.env("AWS_ENDPOINT_URL")),
@@ -196,9 +216,11 @@ interval = "500ms"
                 ..Default::default()
             },
         };
-        let kind = match self.catalog_uri.starts_with("http") {
-            true => CatalogKind::Rest,
-            false => CatalogKind::Sql,
+        let glue_endpoint = self.catalog_uri.strip_prefix(GLUE_URI_PREFIX);
+        let kind = match (glue_endpoint, self.catalog_uri.starts_with("http")) {
+            (Some(_), _) => CatalogKind::Glue,
+            (None, true) => CatalogKind::Rest,
+            (None, false) => CatalogKind::Sql,
         };
         CatalogConfig {
             kind,
@@ -206,6 +228,11 @@ interval = "500ms"
             warehouse: self.warehouse_uri(),
             name: "ingot".into(),
             storage,
+            glue: GlueConfig {
+                endpoint: glue_endpoint.map(str::to_string),
+                region: Some("us-east-1".into()),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }

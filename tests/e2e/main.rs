@@ -3,8 +3,11 @@
 
 mod api;
 mod audit;
+mod catalog_proxy;
 mod cli;
 mod company;
+mod glue;
+mod glue_server;
 mod harness;
 mod ingest;
 mod interop;

@@ -2,13 +2,13 @@
 //! (the 409 path), a commit the server applied but answered 503 to, and maintenance — with PyIceberg's
 //! `RestCatalog` and DuckDB reading the same tables.
 
+use crate::catalog_proxy::CatalogProxy;
 use crate::harness::*;
 use crate::ingest::{contract_evolves_mid_stream, two_ingot_processes_race};
 use crate::lake::{
     append, assert_a_stale_commit_is_refused_and_rebased, create, expire_and_clean, expire_and_clean_locally,
     local_file, ours, overwrite_rows, race_two_writers, rows,
 };
-use crate::rest_server::LossyProxy;
 use crate::s3_server::S3Server;
 use crate::transforms::workspace;
 use crate::whole_pipeline::run_whole_pipeline;
@@ -84,7 +84,7 @@ async fn a_rest_catalog_token_never_shows() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_commit_the_server_applied_but_answered_503_is_found_not_repeated() {
     let (mut ws, server) = Workspace::lake(None).on_rest();
-    let proxy = LossyProxy::start(&server.url);
+    let proxy = CatalogProxy::start(&server.url, CatalogProxy::rest_commit);
     ws.catalog_uri = proxy.url.clone();
     let lake = ingot_lake::Lake::open(&ws.catalog()).await.unwrap();
     let name = "lake.lost_answer";

@@ -7,12 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::Workspace;
+pub use crate::harness::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use crate::readers::python;
-
-/// The credentials ingot is given for the test server. moto accepts any; the secret is
-/// distinctive so tests can prove it never appears in output.
-pub const ACCESS_KEY_ID: &str = "AKIAINGOTTESTKEY";
-pub const SECRET_ACCESS_KEY: &str = "s3-secret-ingot-must-never-print";
 
 pub struct S3Server {
     child: Child,

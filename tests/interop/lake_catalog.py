@@ -1,9 +1,9 @@
-"""Opens ingot's catalog (SQL or REST) from PyIceberg, the way every interop script needs it.
+"""Opens ingot's catalog (SQL, REST or Glue) from PyIceberg, the way every interop script needs it.
 
 ingot's catalog URIs are sqlx-style; SQLAlchemy wants `sqlite:///<abs path>` (four slashes)
 and a driver in Postgres URIs. A warehouse is a directory or an `s3://` URI; an S3 warehouse
 is reached with the usual AWS environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, …), which the
-tests set for the script.
+tests set for the script. A Glue API is named `glue+<endpoint>` by the tests.
 """
 import os
 
@@ -26,6 +26,20 @@ def s3_properties() -> dict:
 def open_catalog(uri: str, warehouse: str):
     if "://" not in warehouse:
         warehouse = f"file://{warehouse}"
+    if uri.startswith("glue+"):
+        from pyiceberg.catalog.glue import GlueCatalog
+        return GlueCatalog(
+            "ingot",
+            warehouse=warehouse,
+            **{
+                "glue.endpoint": uri[len("glue+"):],
+                "glue.region": "us-east-1",
+                # The test Glue accepts any identity; an S3 warehouse's is in the environment.
+                "glue.access-key-id": os.environ.get("AWS_ACCESS_KEY_ID", "ingot-reader"),
+                "glue.secret-access-key": os.environ.get("AWS_SECRET_ACCESS_KEY", "ingot-reader"),
+            },
+            **s3_properties(),
+        )
     if uri.startswith("http://") or uri.startswith("https://"):
         from pyiceberg.catalog.rest import RestCatalog
         return RestCatalog("ingot", uri=uri, warehouse=warehouse, **s3_properties())

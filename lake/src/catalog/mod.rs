@@ -1,9 +1,11 @@
 //! The catalog seam: where tables are registered and how a commit swaps a table's current
 //! metadata. [`CatalogBackend`] is the one trait a catalog protocol implements (load, create
 //! and list through iceberg's `Catalog`; compare-and-swap commits of ingot's own metadata);
-//! [`Lake`] is what the rest of ingot holds. The SQL catalog is in `sql.rs`; a REST or Glue
-//! catalog is one more file beside it and one more arm in [`Lake::open`].
+//! [`Lake`] is what the rest of ingot holds. The SQL catalog is in `sql.rs`, REST in
+//! `rest.rs`, Glue in `glue/`; another catalog is one more file beside them and one more arm
+//! in [`Lake::open`].
 
+mod glue;
 mod metadata_diff;
 mod rest;
 mod sql;
@@ -20,6 +22,8 @@ use serde::Deserialize;
 
 use crate::LakeError;
 use crate::storage::{StorageConfig, Warehouse};
+use glue::GlueBackend;
+pub use glue::GlueConfig;
 use rest::RestBackend;
 pub use rest::RestConfig;
 use sql::SqlBackend;
@@ -41,8 +45,9 @@ pub(crate) trait CatalogBackend: std::fmt::Debug + Send + Sync {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
-    /// Which catalog protocol: `sql` (SQLite or PostgreSQL, JDBC-compatible schema) or `rest`
-    /// (an Iceberg REST catalog at `uri`); `glue` is recognised and refused with a clear error.
+    /// Which catalog protocol: `sql` (SQLite or PostgreSQL, JDBC-compatible schema), `rest`
+    /// (an Iceberg REST catalog at `uri`) or `glue` (AWS Glue, see `[catalog.glue]`; `uri`
+    /// is not used).
     #[serde(default, rename = "type")]
     pub kind: CatalogKind,
     /// `sqlite://<path>` (created if missing) or `postgres://user:pass@host/db` for the SQL
@@ -59,6 +64,9 @@ pub struct CatalogConfig {
     /// How to authenticate to a REST catalog (`[catalog.rest]`).
     #[serde(default)]
     pub rest: RestConfig,
+    /// Which AWS Glue catalog (`[catalog.glue]`).
+    #[serde(default)]
+    pub glue: GlueConfig,
     /// How to reach an object-store warehouse (`[catalog.storage]`).
     #[serde(default)]
     pub storage: StorageConfig,
@@ -103,6 +111,7 @@ impl Default for CatalogConfig {
             name: default_name(),
             storage: StorageConfig::default(),
             rest: RestConfig::default(),
+            glue: GlueConfig::default(),
         }
     }
 }
@@ -129,11 +138,7 @@ impl Lake {
         let backend: Arc<dyn CatalogBackend> = match config.kind {
             CatalogKind::Sql => Arc::new(SqlBackend::open(config, &warehouse).await?),
             CatalogKind::Rest => Arc::new(RestBackend::open(config, &warehouse).await?),
-            other => {
-                return Err(LakeError::Config(format!(
-                    "catalog.type = \"{other}\" is not supported by this build yet (use \"sql\": SQLite or PostgreSQL)"
-                )));
-            }
+            CatalogKind::Glue => Arc::new(GlueBackend::open(config, &warehouse).await?),
         };
         Ok(Self { backend, warehouse, name: config.name.clone(), lose_answers: Default::default() })
     }
@@ -223,13 +228,28 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_catalog_type_this_build_does_not_speak_is_refused_by_key() {
+    async fn a_rest_catalog_uri_that_is_not_a_url_is_refused_by_key() {
         let dir = tempfile::tempdir().unwrap();
         let config: CatalogConfig =
             toml_like(&format!("type = \"rest\"\nwarehouse = \"{}\"", dir.path().display()));
         assert_eq!(config.kind, CatalogKind::Rest);
         let err = Lake::open(&config).await.unwrap_err().to_string();
-        assert!(err.contains("catalog.type = \"rest\""), "{err}");
+        assert!(err.contains("catalog.uri") && err.contains("catalog.type = \"rest\""), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_glue_endpoint_nobody_answers_is_one_retryable_line_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config: CatalogConfig =
+            toml_like(&format!("type = \"glue\"\nwarehouse = \"{}\"", dir.path().display()));
+        config.glue.endpoint = Some("http://127.0.0.1:9".into());
+        config.storage.access_key_id = Some("AKIDGLUETEST".into());
+        config.storage.secret_access_key = Some("glue-secret-never-shown".into());
+        let err = Lake::open(&config).await.unwrap_err();
+        assert!(err.retryable(), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("Glue") && text.contains("127.0.0.1:9"), "{text}");
+        assert!(!text.contains("glue-secret-never-shown"), "{text}");
     }
 
     /// The few `key = "value"` lines these tests need, without a TOML parser in this crate.
