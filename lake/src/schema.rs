@@ -69,6 +69,7 @@ impl Lake {
         let mut added = Vec::new();
         for (parent, field) in additions {
             let ty = iceberg_type(&spec.ident, &field)?;
+            self.check_readable(&spec.ident, field.name(), &ty)?;
             added.push(match &parent {
                 Some(p) => format!("{p}.{}", field.name()),
                 None => field.name().clone(),
@@ -87,6 +88,20 @@ impl Lake {
             .map_err(LakeError::commit(&spec.ident, "evolve schema of"))?;
         tracing::info!(table = %spec.ident, columns = ?added, "added columns");
         Ok((table, TableStatus::Evolved(added)))
+    }
+
+    /// Refuses a column the catalog's readers cannot read (see `catalog::glue::athena`).
+    fn check_readable(&self, table: &TableIdent, column: &str, field_type: &Type) -> Result<(), LakeError> {
+        match crate::catalog::athena_unreadable(field_type).filter(|_| self.athena_types) {
+            None => Ok(()),
+            Some(found) => Err(LakeError::Schema {
+                table: table.to_string(),
+                problem: format!(
+                    "column `{column}` holds Iceberg type {found}, which Athena cannot read; cast it in the SQL \
+                     (or set catalog.glue.athena_types = false if Athena never reads this catalog)"
+                ),
+            }),
+        }
     }
 
     /// Drops the zero-retries property tables created by earlier ingot versions carry.
@@ -114,6 +129,9 @@ impl Lake {
         self.ensure_namespace(spec.ident.namespace()).await?;
         let schema = arrow_schema_to_schema_auto_assign_ids(&spec.schema)
             .map_err(LakeError::iceberg(format!("map schema of {}", spec.ident)))?;
+        for field in schema.as_struct().fields() {
+            self.check_readable(&spec.ident, &field.name, &field.field_type)?;
+        }
         let mut creation = TableCreation::builder()
             .name(spec.ident.name().to_string())
             .schema(schema.clone())

@@ -119,3 +119,27 @@ async fn the_aws_secret_never_shows_and_a_dead_glue_is_one_line() {
         assert!(!text.contains(SECRET_ACCESS_KEY), "the secret was printed:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_column_athena_cannot_read_is_refused_on_glue_by_name() {
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use ingot_lake::{Lake, TableSpec, parse_ident};
+    let spec = |name: &str, time_column: Option<&str>| {
+        let mut fields = vec![Field::new("id", DataType::Int64, false)];
+        fields.extend(time_column.map(|c| Field::new(c, DataType::Time64(TimeUnit::Microsecond), true)));
+        TableSpec { ident: parse_ident(name).unwrap(), schema: Schema::new(fields), partition_day: None }
+    };
+    let (ws, _glue) = Workspace::lake(None).on_glue();
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let err = lake.ensure_table(&spec("gold.hours", Some("opens_at"))).await.unwrap_err().to_string();
+    assert!(err.contains("gold.hours") && err.contains("`opens_at`") && err.contains("Athena"), "{err}");
+    assert!(!lake.exists(&parse_ident("gold.hours").unwrap()).await.unwrap(), "nothing was created");
+    // Nor can a table that exists gain such a column.
+    lake.ensure_table(&spec("gold.shops", None)).await.unwrap();
+    let err = lake.ensure_table(&spec("gold.shops", Some("closes_at"))).await.unwrap_err().to_string();
+    assert!(err.contains("gold.shops") && err.contains("`closes_at`"), "{err}");
+    // The same table on the SQL catalog (read by Trino, Spark, DuckDB) is created.
+    let on_sql = Workspace::lake(None);
+    let sql = Lake::open(&on_sql.catalog()).await.unwrap();
+    sql.ensure_table(&spec("gold.hours", Some("opens_at"))).await.unwrap();
+}

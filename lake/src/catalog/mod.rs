@@ -24,6 +24,7 @@ use crate::LakeError;
 use crate::storage::{StorageConfig, Warehouse};
 use glue::GlueBackend;
 pub use glue::GlueConfig;
+pub(crate) use glue::athena::unreadable as athena_unreadable;
 use rest::RestBackend;
 pub use rest::RestConfig;
 use sql::SqlBackend;
@@ -122,6 +123,8 @@ pub struct Lake {
     backend: Arc<dyn CatalogBackend>,
     warehouse: Warehouse,
     name: String,
+    /// Columns Athena cannot read are refused (a Glue catalog, unless turned off).
+    pub(crate) athena_types: bool,
     /// Test hook: this many successful commits report a lost answer instead (see
     /// [`Lake::lose_next_commit_answers`]).
     pub(crate) lose_answers: Arc<AtomicU32>,
@@ -140,7 +143,14 @@ impl Lake {
             CatalogKind::Rest => Arc::new(RestBackend::open(config, &warehouse).await?),
             CatalogKind::Glue => Arc::new(GlueBackend::open(config, &warehouse).await?),
         };
-        Ok(Self { backend, warehouse, name: config.name.clone(), lose_answers: Default::default() })
+        let athena_types = config.kind == CatalogKind::Glue && config.glue.athena_types.unwrap_or(true);
+        Ok(Self {
+            backend,
+            warehouse,
+            name: config.name.clone(),
+            athena_types,
+            lose_answers: Default::default(),
+        })
     }
 
     /// The catalog, for operations this crate does not wrap.

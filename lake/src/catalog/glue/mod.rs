@@ -5,6 +5,7 @@
 //! updates the entry with the version it read — Glue refuses the update
 //! (`ConcurrentModificationException`) if anyone changed the entry in between.
 
+pub(crate) mod athena;
 mod client;
 mod columns;
 
@@ -39,6 +40,9 @@ pub struct GlueConfig {
     pub region: Option<String>,
     /// The AWS account id whose catalog to use (default: the caller's own).
     pub catalog_id: Option<String>,
+    /// Refuse columns Athena cannot read (`time`, `uuid`, `fixed`, nanosecond timestamps)
+    /// when a table is created or evolved (default true; false if only Trino/Spark read it).
+    pub athena_types: Option<bool>,
 }
 
 #[derive(Debug)]
