@@ -58,21 +58,28 @@ async fn expiry_and_orphan_cleanup_through_rest_delete_what_they_delete_on_sql()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rest_catalog_token_never_shows() {
+async fn a_catalog_that_requires_a_token_gets_it_and_it_never_shows() {
     let broker = Broker::start();
-    let (ws, _server) = workspace(&broker).on_rest();
+    let token = "rb_ingottesttoken-must-never-print";
+    let (ws, _server) = workspace(&broker).on_rest_requiring(token);
     ws.ingot(&["produce", "--topic", "orders", "--count", "200"]);
-    let token = "rest-token-ingot-must-never-print";
-    let env = [
-        ("INGOT_CATALOG__REST__TOKEN_ENV", "INGOT_TEST_REST_TOKEN"),
-        ("INGOT_TEST_REST_TOKEN", token),
-        ("INGOT_LOG", "debug"),
-    ];
-    let (ok, out, err) = ws.try_ingot_with_env(&["run", "--until-caught-up"], &env);
+    let with = |value: &'static str| {
+        [
+            ("INGOT_CATALOG__REST__TOKEN_ENV", "INGOT_TEST_REST_TOKEN"),
+            ("INGOT_TEST_REST_TOKEN", value),
+            ("INGOT_LOG", "debug"),
+        ]
+    };
+    // Without the token, and with a wrong one, the catalog refuses: one line, no retrying.
+    let (ok, _, no_token) = ws.try_ingot(&["tables"]);
+    assert!(!ok && no_token.contains("refused the credentials") && no_token.contains("401"), "{no_token}");
+    let (ok, _, wrong) = ws.try_ingot_with_env(&["tables"], &with("rb_notthetoken-at-all"));
+    assert!(!ok && wrong.contains("refused the credentials"), "{wrong}");
+    let (ok, out, err) = ws.try_ingot_with_env(&["run", "--until-caught-up"], &with(token));
     assert!(ok, "{out}\n{err}");
-    let (ok, tables, tables_err) = ws.try_ingot_with_env(&["tables"], &env);
+    let (ok, tables, tables_err) = ws.try_ingot_with_env(&["tables"], &with(token));
     assert!(ok && tables.contains("bronze.orders"), "{tables}\n{tables_err}");
-    for text in [&out, &err, &tables, &tables_err] {
+    for text in [&out, &err, &tables, &tables_err, &no_token, &wrong] {
         assert!(!text.contains(token), "the token was printed:\n{text}");
     }
     // A variable that is not set is named, not silently ignored.

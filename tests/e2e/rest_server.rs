@@ -24,9 +24,15 @@ fn rustberg() -> PathBuf {
 
 impl RestServer {
     /// A server whose warehouse is `warehouse` (`file://` or `s3://`) and whose catalog
-    /// database is a file in `dir`; no authentication. `s3` is how it reaches an `s3://`
-    /// warehouse.
-    pub fn start(dir: &std::path::Path, warehouse: &str, s3: Option<&S3Settings>) -> RestServer {
+    /// database is a file in `dir`. `s3` is how it reaches an `s3://` warehouse; with
+    /// `api_key` (`rb_` and at least 8 more characters) every request must present it as a
+    /// bearer token, without it there is no authentication.
+    pub fn start(
+        dir: &std::path::Path,
+        warehouse: &str,
+        s3: Option<&S3Settings>,
+        api_key: Option<&str>,
+    ) -> RestServer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut config = format!(
             "[storage]\nwarehouse_location = \"{warehouse}\"\ncatalog_url = \"file://{}\"\n",
@@ -40,13 +46,20 @@ impl RestServer {
                 s3.env("AWS_ACCESS_KEY_ID"),
             ));
         }
+        if api_key.is_some() {
+            config.push_str(
+                "\n[[server.auth.api_keys]]\nname = \"ingot\"\ntenant = \"default\"\nroles = [\"admin\"]\nkey_env = \"RUSTBERG_TEST_KEY\"\n",
+            );
+        }
         let config_file = dir.join("rustberg.toml");
         std::fs::write(&config_file, config).unwrap();
         let child = Command::new(rustberg())
             .arg("--config")
             .arg(&config_file)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--insecure-http", "--no-auth", "--dev"])
+            .args(["--insecure-http", "--dev"])
+            .args(api_key.is_none().then_some("--no-auth"))
+            .env("RUSTBERG_TEST_KEY", api_key.unwrap_or_default())
             .env("RUSTBERG_TEST_S3_SECRET", s3.map(|s3| s3.env("AWS_SECRET_ACCESS_KEY")).unwrap_or_default())
             .current_dir(dir)
             .stdout(Stdio::null())
@@ -78,13 +91,22 @@ impl Workspace {
     /// Moves this workspace's catalog to a REST catalog started for it (before any table
     /// exists). The warehouse stays where it is — the workspace's directory as a `file://`
     /// URI, or the bucket `on_s3` chose — and the server and ingot both use it.
-    pub fn on_rest(mut self) -> (Workspace, RestServer) {
+    pub fn on_rest(self) -> (Workspace, RestServer) {
+        self.on_rest_server(None)
+    }
+
+    /// Like `on_rest`, with a server that accepts only `api_key` (see `RestServer::start`).
+    pub fn on_rest_requiring(self, api_key: &str) -> (Workspace, RestServer) {
+        self.on_rest_server(Some(api_key))
+    }
+
+    fn on_rest_server(mut self, api_key: Option<&str>) -> (Workspace, RestServer) {
         let local = format!("file://{}", self.dir.path().join("warehouse").display());
         let warehouse = self.s3.as_ref().map(|s3| s3.warehouse.clone()).unwrap_or(local.clone());
         if self.s3.is_none() {
             std::fs::create_dir_all(self.dir.path().join("warehouse")).unwrap();
         }
-        let server = RestServer::start(self.dir.path(), &warehouse, self.s3.as_ref());
+        let server = RestServer::start(self.dir.path(), &warehouse, self.s3.as_ref(), api_key);
         let text = std::fs::read_to_string(&self.config).unwrap();
         let uri_line = format!("uri = \"{}\"", self.catalog_uri);
         assert!(text.contains(&uri_line), "{text}");

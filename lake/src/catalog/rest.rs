@@ -117,8 +117,16 @@ impl RestBackend {
         // The catalog's config names the path prefix of every endpoint (and answers at all).
         let config_url = format!("{uri}/v1/config?warehouse={}", encode(warehouse.uri()));
         let answer = client.send(|http| http.get(&config_url)).await.map_err(|e| unavailable(&uri, e))?;
-        if !answer.status().is_success() {
-            return Err(unavailable(&uri, format!("GET /v1/config answered {}", answer.status())));
+        let status = answer.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            // Not transient: waiting will not make the catalog accept these credentials.
+            return Err(LakeError::Config(format!(
+                "REST catalog {uri} refused the credentials (GET /v1/config answered {status}); \
+                 check catalog.rest.token_env / credential_env"
+            )));
+        }
+        if !status.is_success() {
+            return Err(unavailable(&uri, format!("GET /v1/config answered {status}")));
         }
         let answer: ConfigAnswer =
             answer.json().await.map_err(|e| unavailable(&uri, e.without_url().to_string()))?;
