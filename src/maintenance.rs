@@ -8,6 +8,7 @@ use ingot_lake::{
 };
 use ingot_lineage::{EventType, Job, RunEvent, facets};
 use ingot_transforms::RunContext;
+use metrics::{counter, histogram};
 use serde::Deserialize;
 
 use crate::service::Stop;
@@ -131,7 +132,9 @@ pub(crate) async fn maintain_all(
         }
         let before = lake.load(&ident).await?;
         let run = MaintenanceLineage::start(lake, context, &before, Some(nominal));
+        let started = std::time::Instant::now();
         let result = maintain_one(lake, config, &ident).await;
+        MaintenanceRan { table: &ident, result: &result, seconds: started.elapsed().as_secs_f64() }.emit();
         let after = lake.load(&ident).await?;
         run.finish(lake, &after, result.as_ref().err().map(|e| e.to_string()).as_deref());
         result?;
@@ -139,7 +142,18 @@ pub(crate) async fn maintain_all(
     Ok(())
 }
 
-async fn maintain_one(lake: &Lake, config: &MaintenanceConfig, ident: &TableIdent) -> Result<(), LakeError> {
+/// What one table's maintenance round did.
+struct Maintained {
+    compacted_partitions: usize,
+    expired_snapshots: usize,
+    deleted_files: usize,
+}
+
+async fn maintain_one(
+    lake: &Lake,
+    config: &MaintenanceConfig,
+    ident: &TableIdent,
+) -> Result<Maintained, LakeError> {
     let table = lake.load(ident).await?;
     let compacted = lake.compact(&table, &config.compact_options(false)).await;
     if let Err(e) = &compacted {
@@ -149,14 +163,49 @@ async fn maintain_one(lake: &Lake, config: &MaintenanceConfig, ident: &TableIden
     let expired = lake.expire_snapshots(&table, &config.expire_options(false)).await?;
     let table = lake.load(ident).await?;
     let orphans = lake.clean_orphans(&table, &config.orphan_options(false)).await?;
-    tracing::info!(
-        table = %ident,
-        compacted_partitions = compacted.map(|r| r.groups.len()).unwrap_or(0),
-        expired_snapshots = expired.expired_snapshots.len(),
-        deleted_files = expired.deleted_files.len() + orphans.orphans.len(),
-        "maintained"
-    );
-    Ok(())
+    Ok(Maintained {
+        compacted_partitions: compacted.map(|r| r.groups.len()).unwrap_or(0),
+        expired_snapshots: expired.expired_snapshots.len(),
+        deleted_files: expired.deleted_files.len() + orphans.orphans.len(),
+    })
+}
+
+/// One table's maintenance round: its log line and its metrics.
+struct MaintenanceRan<'a> {
+    table: &'a TableIdent,
+    result: &'a Result<Maintained, LakeError>,
+    seconds: f64,
+}
+
+impl MaintenanceRan<'_> {
+    fn emit(&self) {
+        let table = self.table.to_string();
+        let outcome = match self.result {
+            Ok(done) => {
+                tracing::info!(
+                    table,
+                    compacted_partitions = done.compacted_partitions,
+                    expired_snapshots = done.expired_snapshots,
+                    deleted_files = done.deleted_files,
+                    seconds = self.seconds,
+                    "maintained"
+                );
+                counter!("ingot_maintenance_compacted_partitions_total", "table" => table.clone())
+                    .increment(done.compacted_partitions as u64);
+                counter!("ingot_maintenance_expired_snapshots_total", "table" => table.clone())
+                    .increment(done.expired_snapshots as u64);
+                counter!("ingot_maintenance_deleted_files_total", "table" => table.clone())
+                    .increment(done.deleted_files as u64);
+                "completed"
+            }
+            Err(e) => {
+                tracing::warn!(table, error = %e, seconds = self.seconds, "maintenance failed");
+                "failed"
+            }
+        };
+        counter!("ingot_maintenance_runs_total", "table" => table.clone(), "outcome" => outcome).increment(1);
+        histogram!("ingot_maintenance_duration_seconds", "table" => table).record(self.seconds);
+    }
 }
 
 /// A maintenance run's events: START with the table as it was, COMPLETE or FAIL with the

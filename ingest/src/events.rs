@@ -2,7 +2,7 @@
 //! its metrics together (through the `metrics` facade; `ingot` installs the Prometheus
 //! recorder). Metric names follow Prometheus conventions: `_total` counters, base units.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
@@ -36,6 +36,22 @@ impl TableCommitted<'_> {
         if commit.snapshot_id.is_some() {
             counter!("ingot_commits_total", "table" => table.clone()).increment(1);
             histogram!("ingot_commit_duration_seconds", "table" => table).record(took.as_secs_f64());
+        }
+    }
+}
+
+/// Rows a bronze commit made readable, by how long after their Kafka timestamp (the
+/// produce → visible latency; `latency_counts` groups them by millisecond).
+pub(crate) struct RowsVisible<'a> {
+    pub table: &'a str,
+    pub latency_counts: &'a BTreeMap<u32, usize>,
+}
+
+impl RowsVisible<'_> {
+    pub fn emit(&self) {
+        let histogram = histogram!("ingot_produce_to_visible_seconds", "table" => self.table.to_string());
+        for (ms, rows) in self.latency_counts {
+            histogram.record_many(f64::from(*ms) / 1e3, *rows);
         }
     }
 }

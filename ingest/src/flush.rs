@@ -12,8 +12,9 @@ use ingot_lake::{Lake, SourceOffsets, TableIdent};
 use crate::IngestError;
 use crate::commit::commit_exactly_once;
 use crate::dlq::DlqProducer;
-use crate::events::{DlqProduceFailed, MessagesQuarantined, TableCommitted};
+use crate::events::{DlqProduceFailed, MessagesQuarantined, RowsVisible, TableCommitted};
 use crate::failpoint;
+use crate::latency::latency_counts;
 use crate::quarantine::DlqMessage;
 use crate::report::{IngestReport, add_counts};
 use crate::retry::RetryPolicy;
@@ -91,9 +92,12 @@ impl FlushJob {
             let timestamps: Vec<RecordBatch> = batches.iter().filter_map(timestamps_only).collect();
             let started = Instant::now();
             let commit = commit_exactly_once(&lake, &ident, batches, &consumed, policy).await?;
-            TableCommitted { table: &ident.to_string(), commit: &commit, took: started.elapsed() }.emit();
+            let table = ident.to_string();
+            TableCommitted { table: &table, commit: &commit, took: started.elapsed() }.emit();
             bronze_offsets.merge(&commit.table_offsets);
-            report.visible_after.record(&timestamps, chrono::Utc::now().timestamp_millis());
+            let visible_ms = chrono::Utc::now().timestamp_millis();
+            report.visible_after.record(&timestamps, visible_ms);
+            RowsVisible { table: &table, latency_counts: &latency_counts(&timestamps, visible_ms) }.emit();
             *report.bronze_rows.entry(ident.to_string()).or_default() += commit.rows;
             *report.bronze_rows_by_topic.entry(topic).or_default() += commit.rows;
             if let Some(snapshot) = commit.snapshot_id {

@@ -9,6 +9,7 @@ mod catalog;
 mod commit;
 mod describe;
 mod error;
+mod events;
 mod failpoint;
 mod field_ids;
 mod incremental;

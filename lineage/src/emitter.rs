@@ -26,6 +26,28 @@ pub struct EmitterStats {
     pub dropped: AtomicU64,
 }
 
+/// What became of one event: counted here and as `ingot_lineage_events_total{outcome}`.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Delivered,
+    Spooled,
+    Rejected,
+    Dropped,
+}
+
+impl EmitterStats {
+    fn note(&self, outcome: Outcome) {
+        let (counter, label) = match outcome {
+            Outcome::Delivered => (&self.delivered, "delivered"),
+            Outcome::Spooled => (&self.spooled, "spooled"),
+            Outcome::Rejected => (&self.rejected, "rejected"),
+            Outcome::Dropped => (&self.dropped, "dropped"),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("ingot_lineage_events_total", "outcome" => label).increment(1);
+    }
+}
+
 enum Message {
     Event(String),
     Flush(oneshot::Sender<()>),
@@ -110,7 +132,7 @@ impl Emitter {
     pub fn emit(&self, event: &RunEvent) {
         let Some(tx) = &self.tx else { return };
         if tx.try_send(Message::Event(event.to_json())).is_err() {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.note(Outcome::Dropped);
             tracing::error!(job = %event.job.name, "lineage queue full: event dropped");
         }
     }
@@ -240,10 +262,10 @@ impl Spool {
         let mut sent = 0;
         for json in &pending {
             match sink.send(json).await {
-                Ok(()) => stats.delivered.fetch_add(1, Ordering::Relaxed),
+                Ok(()) => stats.note(Outcome::Delivered),
                 Err(Failure::Refused(e)) => {
                     tracing::error!(error = %e, "lineage endpoint refused a spooled event");
-                    stats.rejected.fetch_add(1, Ordering::Relaxed)
+                    stats.note(Outcome::Rejected)
                 }
                 Err(Failure::Retry(_)) => break,
             };
@@ -284,21 +306,19 @@ async fn deliver_loop(mut rx: mpsc::Receiver<Message>, sink: Sink, spool: Spool,
                 if spooling {
                     // Keep order: nothing overtakes what is already waiting.
                     spool.append(&json);
-                    stats.spooled.fetch_add(1, Ordering::Relaxed);
+                    stats.note(Outcome::Spooled);
                     continue;
                 }
                 match sink.send_with_retries(&json).await {
-                    Ok(()) => {
-                        stats.delivered.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Ok(()) => stats.note(Outcome::Delivered),
                     Err(Failure::Refused(e)) => {
-                        stats.rejected.fetch_add(1, Ordering::Relaxed);
+                        stats.note(Outcome::Rejected);
                         tracing::error!(error = %e, "lineage endpoint refused an event");
                     }
                     Err(Failure::Retry(e)) => {
                         tracing::warn!(error = %e, "lineage endpoint unavailable; spooling events until it is back");
                         spool.append(&json);
-                        stats.spooled.fetch_add(1, Ordering::Relaxed);
+                        stats.note(Outcome::Spooled);
                         spooling = true;
                     }
                 }

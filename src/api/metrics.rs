@@ -29,9 +29,12 @@ pub async fn metrics(State(lake): State<Lake>) -> Response {
         gauge!("ingot_table_snapshots", "table" => name.clone()).set(number("snapshots"));
         gauge!("ingot_table_last_commit_seconds", "table" => name.clone())
             .set(number("last_commit_ms") / 1e3);
-        // Event time up to which the table is complete (its watermark), where it has one.
+        // Event time up to which the table is complete (its watermark), where it has one, and
+        // how far behind now that is: the end-to-end freshness an alert watches.
         if let Some(us) = table["valid_through_us"].as_f64() {
-            gauge!("ingot_table_valid_through_seconds", "table" => name).set(us / 1e6);
+            gauge!("ingot_table_valid_through_seconds", "table" => name.clone()).set(us / 1e6);
+            let now = chrono::Utc::now().timestamp_micros() as f64;
+            gauge!("ingot_table_freshness_seconds", "table" => name).set(((now - us) / 1e6).max(0.0));
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::telemetry::render()).into_response()

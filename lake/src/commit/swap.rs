@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use iceberg::spec::TableMetadata;
 use iceberg::table::Table;
 
+use crate::events::{CommitOutcomeUnknown, CommitRaceLost};
 use crate::{Lake, LakeError};
 
 impl Lake {
@@ -20,14 +21,25 @@ impl Lake {
     /// `table` was loaded: [`LakeError::CommitConflict`] if someone did,
     /// [`LakeError::CommitUnknown`] if the catalog's answer was lost.
     pub(crate) async fn swap(&self, table: &Table, metadata: &TableMetadata) -> Result<(), LakeError> {
-        self.backend().commit(table, metadata).await?;
-        let lost = self.lose_answers.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        match lost {
-            Ok(_) => Err(LakeError::CommitUnknown {
-                table: table.identifier().to_string(),
-                error: "answer lost (test hook)".into(),
-            }),
-            Err(_) => Ok(()),
+        let result = match self.backend().commit(table, metadata).await {
+            Ok(()) => {
+                let lost =
+                    self.lose_answers.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                match lost {
+                    Ok(_) => Err(LakeError::CommitUnknown {
+                        table: table.identifier().to_string(),
+                        error: "answer lost (test hook)".into(),
+                    }),
+                    Err(_) => Ok(()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match &result {
+            Err(LakeError::CommitConflict { table }) => CommitRaceLost { table }.emit(),
+            Err(LakeError::CommitUnknown { table, error }) => CommitOutcomeUnknown { table, error }.emit(),
+            _ => {}
         }
+        result
     }
 }
