@@ -1,6 +1,7 @@
 //! `ingot run` stopped by SIGTERM at any moment of a busy service: ingest drains, the
 //! transforms, maintenance and the API finish the unit of work they are in, every lineage run
-//! ends, the process exits 0, and exactly-once holds.
+//! ends, the process exits 0, exactly-once holds, and what an interrupted compaction left
+//! behind is only ever unreferenced files that orphan cleanup removes.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,8 +21,8 @@ async fn sigterm_at_any_moment_drains_every_task_and_ends_every_lineage_run() {
     let ws = Workspace::new(&broker, &demo_contracts(), 150, &topics);
     let producer =
         ws.produce_in_background(&["--count", "5000", "--rate", "400", "--seed", "3", "--bad-ratio", "0.05"]);
-    // Moments spread over ingest, transforms and maintenance rounds (every second each).
-    for (i, after) in [1.2, 3.1, 0.7, 2.4, 4.0, 1.8].into_iter().enumerate() {
+    // Ten moments spread over ingest, transforms and maintenance rounds (every second each).
+    for (i, after) in [1.2, 3.1, 0.7, 2.4, 4.0, 1.8, 0.3, 2.9, 1.5, 3.6].into_iter().enumerate() {
         let mut service = ws.spawn_with_env(&["run"], &[]);
         tokio::time::sleep(Duration::from_secs_f64(after)).await;
         let asked = Instant::now();
@@ -61,4 +62,17 @@ async fn sigterm_at_any_moment_drains_every_task_and_ends_every_lineage_run() {
         })
         .collect();
     assert!(unfinished.is_empty(), "runs without an end: {unfinished:?}");
+
+    // Whatever the stops left unreferenced, orphan cleanup removes; nothing it removes was
+    // still needed: every table reads completely afterwards.
+    ws.ingot(&["maintain", "clean-orphans", "--older-than", "0s"]);
+    let lake = ingot_lake::Lake::open(&ws.catalog()).await.unwrap();
+    let no_age = ingot_lake::OrphanOptions { older_than: Duration::ZERO, dry_run: true };
+    for ident in lake.list_tables().await.unwrap() {
+        let table = lake.load(&ident).await.unwrap();
+        let left = lake.clean_orphans(&table, &no_age).await.unwrap().orphans;
+        assert!(left.is_empty(), "{ident} keeps unreferenced files after cleanup: {left:?}");
+        ws.rows(&ident.to_string()).await;
+    }
+    assert_orders_hold_each_offset_once(&ws, 5000).await;
 }
