@@ -13,7 +13,7 @@ use serde::Deserialize;
 use ingot_lineage::LineageConfig;
 use ingot_transforms::{ScheduleConfig, TransformConfig};
 
-use crate::maintenance::MaintenanceConfig;
+use crate::jobs::maintenance::MaintenanceConfig;
 
 const ENV_PREFIX: &str = "INGOT_";
 

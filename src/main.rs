@@ -5,7 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod config_fields;
-mod maintenance;
+mod jobs;
 mod output;
 mod pipeline_run;
 mod sample;

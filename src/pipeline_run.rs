@@ -1,12 +1,12 @@
 //! The parent run every ingot process reports its work under: job `<namespace>/pipeline`,
 //! START when the process starts working, COMPLETE (or FAIL with the error) when it ends.
-//! Transform runs hang under it through their `parent` facet.
+//! Transform, ingest, maintenance, backfill and replay runs hang under it through their
+//! `parent` facet.
 
 use std::time::Duration;
 
-use ingot_lineage::{Emitter, EventType, Job, LineageConfig, RunEvent, facets};
-use ingot_transforms::{ParentRun, RunContext};
-use serde_json::Map;
+use ingot_lineage::{Emitter, JobKind, LineageConfig, LineageRun};
+use ingot_transforms::RunContext;
 
 use crate::commands::CliError;
 
@@ -14,52 +14,37 @@ use crate::commands::CliError;
 pub const PIPELINE_JOB: &str = "pipeline";
 
 pub struct PipelineRun {
-    emitter: Emitter,
-    start: RunEvent,
+    run: LineageRun,
 }
 
 impl PipelineRun {
     /// Starts the emitter and emits the pipeline's START. `streaming` for the service.
     pub fn start(config: &LineageConfig, streaming: bool) -> Result<Self, CliError> {
         let emitter = Emitter::start(config).map_err(|e| CliError::Usage(format!("lineage config: {e}")))?;
-        let mut job =
-            Job { namespace: emitter.namespace().to_string(), name: PIPELINE_JOB.into(), facets: Map::new() };
-        let (processing, window) = if streaming { ("STREAMING", Some(60)) } else { ("BATCH", None) };
-        let (key, value) = facets::job_type(processing, "JOB", window);
-        job.facets.insert(key, value);
-        let (key, value) = facets::documentation_job("ingot: Kafka → bronze → silver → gold");
-        job.facets.insert(key, value);
-        let start = RunEvent::new(EventType::Start, uuid::Uuid::now_v7(), job);
-        emitter.emit(&start);
-        Ok(Self { emitter, start })
+        let (processing, window_secs) = if streaming { ("STREAMING", Some(60)) } else { ("BATCH", None) };
+        let kind = JobKind {
+            processing,
+            job_type: "JOB",
+            window_secs,
+            description: "ingot: Kafka → bronze → silver → gold",
+        };
+        Ok(Self { run: LineageRun::start(&emitter, PIPELINE_JOB, &kind, None, |_| {}) })
     }
 
     /// What child runs need to point at this one.
     pub fn context(&self) -> RunContext {
-        RunContext {
-            emitter: self.emitter.clone(),
-            parent: ParentRun { run_id: self.start.run.run_id, job_name: PIPELINE_JOB.into() },
-            nominal: None,
-        }
+        RunContext { emitter: self.run.emitter().clone(), parent: self.run.as_parent(), nominal: None }
     }
 
     /// What bronze ingest runs need to point at this one.
     pub fn lineage_parent(&self) -> ingot_ingest::LineageParent {
-        ingot_ingest::LineageParent {
-            emitter: self.emitter.clone(),
-            run_id: self.start.run.run_id,
-            job_name: PIPELINE_JOB.into(),
-        }
+        ingot_ingest::LineageParent { emitter: self.run.emitter().clone(), parent: self.run.as_parent() }
     }
 
     /// Emits COMPLETE or FAIL and waits (briefly) for delivery or spooling.
     pub async fn finish(self, error: Option<&str>) {
-        let mut end = self.start.next(if error.is_some() { EventType::Fail } else { EventType::Complete });
-        if let Some(message) = error {
-            let (key, value) = facets::error_message(message);
-            end.run.facets.insert(key, value);
-        }
-        self.emitter.emit(&end);
-        self.emitter.flush(Duration::from_secs(10)).await;
+        let emitter = self.run.emitter().clone();
+        self.run.finish(error, |_| {});
+        emitter.flush(Duration::from_secs(10)).await;
     }
 }

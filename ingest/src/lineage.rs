@@ -1,5 +1,5 @@
-//! OpenLineage events of bronze ingestion, one STREAMING run per topic: START when the
-//! pipeline starts, RUNNING after every commit that wrote rows (cumulative counts, the
+//! OpenLineage events of bronze ingestion, one STREAMING [`LineageRun`] per topic: START when
+//! the pipeline starts, RUNNING after every commit that wrote rows (cumulative counts, the
 //! bronze snapshot written, the Kafka offsets reached), then COMPLETE on a clean stop or
 //! FAIL with the error.
 
@@ -7,9 +7,7 @@ use std::collections::BTreeMap;
 
 use ingot_lake::{Lake, SourceOffsets, Table};
 use ingot_lineage::datasets;
-use ingot_lineage::{Emitter, EventType, Job, RunEvent, facets};
-use serde_json::Map;
-use uuid::Uuid;
+use ingot_lineage::{Emitter, JobKind, LineageRun, ParentRun, facets, insert};
 
 use crate::{IngestReport, TopicConfig};
 
@@ -17,13 +15,12 @@ use crate::{IngestReport, TopicConfig};
 #[derive(Debug, Clone)]
 pub struct LineageParent {
     pub emitter: Emitter,
-    pub run_id: Uuid,
-    pub job_name: String,
+    pub parent: ParentRun,
 }
 
 struct TopicRun {
     table: String,
-    event: RunEvent,
+    run: LineageRun,
     /// Offsets the bronze table held when the run started: the consumed range starts here.
     started_at: SourceOffsets,
     /// The contract rules: (name, field).
@@ -36,7 +33,6 @@ struct TopicRun {
 }
 
 pub(crate) struct BronzeLineage {
-    emitter: Emitter,
     runs: BTreeMap<String, TopicRun>,
 }
 
@@ -56,35 +52,34 @@ impl BronzeLineage {
     ) -> Self {
         let mut runs = BTreeMap::new();
         for source in topics {
-            let mut job = Job {
-                namespace: parent.emitter.namespace().to_string(),
-                name: format!("{}.bronze_{}", parent.job_name, source.topic.topic.replace(['.', '-'], "_")),
-                facets: Map::new(),
-            };
-            let (k, v) = facets::job_type("STREAMING", "JOB", Some(60));
-            job.facets.insert(k, v);
-            let (k, v) = facets::documentation_job(&format!(
+            let name =
+                format!("{}.bronze_{}", parent.parent.job_name, source.topic.topic.replace(['.', '-'], "_"));
+            let description = format!(
                 "Kafka topic {} ({}) into {} exactly once",
                 source.topic.topic,
                 source.topic.message,
                 source.table.identifier()
-            ));
-            job.facets.insert(k, v);
-            let mut event = RunEvent::new(EventType::Start, Uuid::now_v7(), job);
-            let (k, v) = facets::parent(parent.run_id, parent.emitter.namespace(), &parent.job_name);
-            event.run.facets.insert(k, v);
-            event.inputs = vec![datasets::kafka_topic(brokers, &source.topic.topic, &source.topic.message)];
-            let snapshot = source.table.metadata().current_snapshot_id();
-            event.outputs =
-                vec![lake.lineage_dataset(source.table.identifier(), Some(source.table), snapshot)];
-            parent.emitter.emit(&event);
+            );
+            let kind = JobKind {
+                processing: "STREAMING",
+                job_type: "JOB",
+                window_secs: Some(60),
+                description: &description,
+            };
+            let run = LineageRun::start(&parent.emitter, name, &kind, Some(&parent.parent), |event| {
+                event.inputs =
+                    vec![datasets::kafka_topic(brokers, &source.topic.topic, &source.topic.message)];
+                let snapshot = source.table.metadata().current_snapshot_id();
+                event.outputs =
+                    vec![lake.lineage_dataset(source.table.identifier(), Some(source.table), snapshot)];
+            });
             let started_at = SourceOffsets::of_table(source.table).unwrap_or_default();
             let rules = source.topic.rules.iter().map(|r| (r.name.clone(), r.field.clone())).collect();
             runs.insert(
                 source.topic.topic.clone(),
                 TopicRun {
                     table: source.table.identifier().to_string(),
-                    event,
+                    run,
                     reached: started_at.clone(),
                     started_at,
                     rules,
@@ -93,7 +88,7 @@ impl BronzeLineage {
                 },
             );
         }
-        Self { emitter: parent.emitter.clone(), runs }
+        Self { runs }
     }
 
     /// Emits RUNNING for every topic whose bronze table a flush wrote to.
@@ -107,7 +102,6 @@ impl BronzeLineage {
                     *run.violations.entry(rule.clone()).or_default() += n;
                 }
             }
-            let mut event = run.event.next(EventType::Running);
             let ranges: Vec<(i32, i64, i64)> = run
                 .reached
                 .0
@@ -119,50 +113,39 @@ impl BronzeLineage {
                         .collect()
                 })
                 .unwrap_or_default();
-            if let Some(input) = event.inputs.first_mut() {
-                let (k, v) = facets::input_statistics(run.rows, None, None);
-                input.input_facets.insert(k, v);
-                let (k, v) = facets::kafka_offsets(&ranges);
-                input.input_facets.insert(k, v);
-                if !run.rules.is_empty() {
-                    let assertions: Vec<facets::Assertion> = run
-                        .rules
-                        .iter()
-                        .map(|(name, field)| {
-                            let failed = run.violations.get(name).copied().unwrap_or(0);
-                            facets::Assertion {
-                                name: name.clone(),
-                                column: Some(field.clone()),
-                                success: failed == 0,
-                                failed_rows: failed,
-                            }
-                        })
-                        .collect();
-                    let (k, v) = facets::data_quality_assertions(&assertions);
-                    input.input_facets.insert(k, v);
+            let (rows, rules, violations) = (run.rows, &run.rules, &run.violations);
+            run.run.running(|event| {
+                if let Some(input) = event.inputs.first_mut() {
+                    insert(&mut input.input_facets, facets::input_statistics(rows, None, None));
+                    insert(&mut input.input_facets, facets::kafka_offsets(&ranges));
+                    if !rules.is_empty() {
+                        let assertions: Vec<facets::Assertion> = rules
+                            .iter()
+                            .map(|(name, field)| {
+                                let failed = violations.get(name).copied().unwrap_or(0);
+                                facets::Assertion {
+                                    name: name.clone(),
+                                    column: Some(field.clone()),
+                                    success: failed == 0,
+                                    failed_rows: failed,
+                                }
+                            })
+                            .collect();
+                        insert(&mut input.input_facets, facets::data_quality_assertions(&assertions));
+                    }
                 }
-            }
-            if let Some(output) = event.outputs.first_mut() {
-                let (k, v) = facets::version(*snapshot);
-                output.facets.insert(k, v);
-                let (k, v) = facets::output_statistics(run.rows, None, None);
-                output.output_facets.insert(k, v);
-            }
-            self.emitter.emit(&event);
-            run.event = event;
+                if let Some(output) = event.outputs.first_mut() {
+                    insert(&mut output.facets, facets::version(*snapshot));
+                    insert(&mut output.output_facets, facets::output_statistics(rows, None, None));
+                }
+            });
         }
     }
 
     /// Emits each run's terminal event: COMPLETE, or FAIL with `error`.
     pub(crate) fn finish(self, error: Option<&str>) {
-        for run in self.runs.into_values() {
-            let mut event =
-                run.event.next(if error.is_some() { EventType::Fail } else { EventType::Complete });
-            if let Some(message) = error {
-                let (k, v) = facets::error_message(message);
-                event.run.facets.insert(k, v);
-            }
-            self.emitter.emit(&event);
+        for topic_run in self.runs.into_values() {
+            topic_run.run.finish(error, |_| {});
         }
     }
 }

@@ -5,7 +5,7 @@ use ingot_lake::Lake;
 use super::CliError;
 use crate::cli::{MaintainArgs, MaintainKind};
 use crate::config::Config;
-use crate::maintenance::MaintenanceLineage;
+use crate::jobs::maintenance::MaintenanceLineage;
 use crate::output::outln;
 use crate::pipeline_run::PipelineRun;
 
@@ -38,7 +38,7 @@ pub async fn maintain(config: &Config, args: &MaintainArgs) -> Result<(), CliErr
 
 async fn maintain_tables(
     lake: &Lake,
-    settings: &crate::maintenance::MaintenanceConfig,
+    settings: &crate::jobs::maintenance::MaintenanceConfig,
     table: Option<&str>,
     args: &MaintainArgs,
     dry_run: bool,

@@ -1,14 +1,12 @@
 //! One module per subcommand; this one routes and holds what they share.
 
 mod backfill;
-pub(crate) use backfill::backfill_in;
 mod bench;
 mod bench_transforms;
 mod maintain;
 mod produce;
 mod query;
 mod replay;
-pub(crate) use replay::replay_check;
 mod run;
 mod tables;
 mod transform;

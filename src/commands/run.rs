@@ -33,7 +33,7 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
     let mut service = Supervisor::new();
     service.spawn(
         "maintenance",
-        crate::maintenance::run_scheduled(
+        crate::jobs::maintenance::run_scheduled(
             lake.clone(),
             config.maintenance.clone(),
             run.context(),

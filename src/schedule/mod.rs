@@ -165,18 +165,18 @@ async fn run_action(
                 settings.tables = vec![table.clone()];
             }
             let nominal = ingot_lineage::format_time(nominal);
-            crate::maintenance::maintain_all(&lake, &settings, context, &nominal, None).await?;
+            crate::jobs::maintenance::maintain_all(&lake, &settings, context, &nominal, None).await?;
         }
         Action::Backfill => {
             let (table, range) =
                 (entry.table.as_deref().unwrap_or_default(), entry.range.unwrap_or_default());
             let from = nominal - chrono::Duration::from_std(range).unwrap_or_default();
-            let report = crate::commands::backfill_in(config, &lake, table, from, nominal, context).await?;
+            let report = crate::jobs::backfill(config, &lake, table, from, nominal, context).await?;
             tracing::info!(schedule = %entry.name, "{report}");
         }
         Action::Replay => {
             let table = entry.table.as_deref().unwrap_or_default();
-            let report = crate::commands::replay_check(config, &lake, table, nominal).await?;
+            let report = crate::jobs::replay(config, &lake, table, nominal, None, context).await?;
             if report.matches() {
                 tracing::info!(schedule = %entry.name, table, windows = report.equal, "replay matches");
             } else {

@@ -182,14 +182,12 @@ async fn replay_matches_untouched_gold_and_finds_a_tampered_window() {
     ws.ingot(&["run", "--until-caught-up"]);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let untouched = now_text();
-    let (ok, out, err) = ws.try_ingot(&[
-        "replay",
-        "gold.revenue_hourly",
-        "--as-of",
-        &untouched,
-        "--write-to",
-        "audit.revenue_hourly",
-    ]);
+    let log = ws.dir.path().join("lineage.jsonl");
+    let env = [("INGOT_LINEAGE__TRANSPORT", "file"), ("INGOT_LINEAGE__PATH", log.to_str().unwrap())];
+    let (ok, out, err) = ws.try_ingot_with_env(
+        &["replay", "gold.revenue_hourly", "--as-of", &untouched, "--write-to", "audit.revenue_hourly"],
+        &env,
+    );
     assert!(ok, "{out}\n{err}");
     assert!(
         out.contains("2 silver runs replayed")
@@ -204,11 +202,36 @@ async fn replay_matches_untouched_gold_and_finds_a_tampered_window() {
 
     let currency = tamper_gold(&ws).await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let (ok, out, _) = ws.try_ingot(&["replay", "gold.revenue_hourly", "--as-of", &now_text()]);
+    let (ok, out, _) =
+        ws.try_ingot_with_env(&["replay", "gold.revenue_hourly", "--as-of", &now_text()], &env);
     assert!(!ok, "a tampered gold table must fail the audit:\n{out}");
     assert!(out.contains("windows different: 1") && out.contains("only in gold:      0"), "{out}");
     assert!(out.contains("999999") && out.contains(&currency), "the tampered window is named:\n{out}");
     // As of before the tampering, gold still follows from its inputs.
     let (ok, out, _) = ws.try_ingot(&["replay", "gold.revenue_hourly", "--as-of", &untouched]);
     assert!(ok, "{out}");
+
+    // Each replay is a lineage run under its pipeline run: the verdict rides on the gold input
+    // as a data-quality assertion, the kept table is its output, and the events are valid.
+    let events: Vec<Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    crate::lineage::assert_valid(&events);
+    let runs = crate::lineage::assert_run_cycles(&events);
+    let replays = &runs["pipeline.replay_revenue_hourly"];
+    assert_eq!(replays.len(), 2, "{replays:?}");
+    let verdict = |run: &Vec<Value>| {
+        let end = run.last().unwrap();
+        assert_eq!(end["eventType"], "COMPLETE", "{end}");
+        let assertions = &end["inputs"][1]["inputFacets"]["dataQualityAssertions"]["assertions"];
+        (assertions[0]["assertion"].clone(), assertions[0]["success"].clone(), end["outputs"].clone())
+    };
+    let (name, success, outputs) = verdict(&replays[0]);
+    assert_eq!((name.as_str(), success.as_bool()), (Some("replay_matches"), Some(true)));
+    assert_eq!(
+        outputs[0]["name"].as_str().map(|n| n.ends_with("audit/revenue_hourly")),
+        Some(true),
+        "{outputs}"
+    );
+    let (_, success, _) = verdict(&replays[1]);
+    assert_eq!(success.as_bool(), Some(false), "the tampered gold failed the assertion");
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ingot_lake::{
     CompactOptions, ExpireOptions, Lake, LakeError, OrphanOptions, Table, TableIdent, parse_ident,
 };
-use ingot_lineage::{EventType, Job, RunEvent, facets};
+use ingot_lineage::{JobKind, LineageRun, facets, insert};
 use ingot_transforms::RunContext;
 use metrics::{counter, histogram};
 use serde::Deserialize;
@@ -210,44 +210,36 @@ impl MaintenanceRan<'_> {
 
 /// A maintenance run's events: START with the table as it was, COMPLETE or FAIL with the
 /// snapshot it ended at.
-pub struct MaintenanceLineage<'a> {
-    context: &'a RunContext,
-    event: RunEvent,
+pub struct MaintenanceLineage {
+    run: LineageRun,
 }
 
-impl<'a> MaintenanceLineage<'a> {
-    pub fn start(lake: &Lake, context: &'a RunContext, table: &Table, nominal: Option<&str>) -> Self {
-        let emitter = &context.emitter;
+impl MaintenanceLineage {
+    pub fn start(lake: &Lake, context: &RunContext, table: &Table, nominal: Option<&str>) -> Self {
         let ident = table.identifier();
         let name = format!("{}.maintain_{}", context.parent.job_name, ident.to_string().replace('.', "_"));
-        let mut job = Job { namespace: emitter.namespace().to_string(), name, facets: Default::default() };
-        let (k, v) = facets::job_type("BATCH", "MAINTENANCE", None);
-        job.facets.insert(k, v);
-        let (k, v) =
-            facets::documentation_job(&format!("compact, expire snapshots and clean orphans of {ident}"));
-        job.facets.insert(k, v);
-        let mut event = RunEvent::new(EventType::Start, uuid::Uuid::now_v7(), job);
-        let (k, v) = facets::parent(context.parent.run_id, emitter.namespace(), &context.parent.job_name);
-        event.run.facets.insert(k, v);
-        if let Some(start) = nominal {
-            let (k, v) = facets::nominal_time(start, None);
-            event.run.facets.insert(k, v);
-        }
-        let snapshot = table.metadata().current_snapshot_id();
-        let dataset = lake.lineage_dataset(ident, Some(table), snapshot);
-        (event.inputs, event.outputs) = (vec![dataset.clone()], vec![dataset]);
-        emitter.emit(&event);
-        Self { context, event }
+        let description = format!("compact, expire snapshots and clean orphans of {ident}");
+        let kind = JobKind {
+            processing: "BATCH",
+            job_type: "MAINTENANCE",
+            window_secs: None,
+            description: &description,
+        };
+        let run = LineageRun::start(&context.emitter, name, &kind, Some(&context.parent), |event| {
+            if let Some(start) = nominal {
+                insert(&mut event.run.facets, facets::nominal_time(start, None));
+            }
+            let snapshot = table.metadata().current_snapshot_id();
+            let dataset = lake.lineage_dataset(ident, Some(table), snapshot);
+            (event.inputs, event.outputs) = (vec![dataset.clone()], vec![dataset]);
+        });
+        Self { run }
     }
 
     pub fn finish(self, lake: &Lake, after: &Table, error: Option<&str>) {
-        let mut event = self.event.next(if error.is_some() { EventType::Fail } else { EventType::Complete });
-        if let Some(message) = error {
-            let (k, v) = facets::error_message(message);
-            event.run.facets.insert(k, v);
-        }
-        let snapshot = after.metadata().current_snapshot_id();
-        event.outputs = vec![lake.lineage_dataset(after.identifier(), Some(after), snapshot)];
-        self.context.emitter.emit(&event);
+        self.run.finish(error, |event| {
+            let snapshot = after.metadata().current_snapshot_id();
+            event.outputs = vec![lake.lineage_dataset(after.identifier(), Some(after), snapshot)];
+        });
     }
 }
