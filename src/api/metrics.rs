@@ -3,7 +3,7 @@
 //! freshness, set as gauges when scraped.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use metrics::gauge;
 
@@ -15,12 +15,12 @@ use super::tables::describe;
 pub async fn metrics(State(lake): State<Lake>) -> Response {
     let idents = match lake.list_tables().await {
         Ok(idents) => idents,
-        Err(e) => return ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     for ident in idents {
         let table = match lake.load(&ident).await {
             Ok(table) => describe(&table),
-            Err(e) => return ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+            Err(e) => return ApiError::from(e).into_response(),
         };
         let name = table["name"].as_str().unwrap_or_default().to_string();
         let number = |field: &str| table[field].as_f64().unwrap_or(0.0);

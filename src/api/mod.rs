@@ -3,6 +3,7 @@
 
 mod auth;
 mod config;
+mod error;
 mod metrics;
 mod query;
 mod tables;
@@ -10,14 +11,13 @@ mod tables;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 pub use config::ApiConfig;
 use ingot_lake::Lake;
 use ingot_transforms::query::{QueryLimits, QueryPool};
 
 use crate::commands::CliError;
+pub use error::ApiError;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -99,20 +99,4 @@ async fn listen_and_serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| CliError::Usage(format!("{key} {listen}: {e}")))
-}
-
-/// An error answer: a status and `{"error": "..."}`.
-pub struct ApiError(pub StatusCode, pub String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response();
-        if self.0 == StatusCode::TOO_MANY_REQUESTS {
-            // A slot frees as soon as a running query ends.
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
-        }
-        response
-    }
 }

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use ingot_lake::AsOf;
@@ -41,7 +41,7 @@ pub async fn query(
 }
 
 async fn answer(state: &ApiState, headers: &HeaderMap, request: QueryRequest) -> Result<Response, ApiError> {
-    let bad = |m: String| ApiError(StatusCode::BAD_REQUEST, m);
+    let bad = |m: String| ApiError::bad_request(m);
     let as_of = match (&request.as_of, request.snapshot) {
         (Some(_), Some(_)) => return Err(bad("give as_of or snapshot, not both".into())),
         (Some(t), None) => Some(AsOf::Timestamp(parse_timestamp(t).map_err(|e| bad(e.to_string()))?)),
@@ -114,21 +114,5 @@ fn failure(error: TransformError, format: OutputFormat) -> (Result<Bytes, std::i
             (Ok(Bytes::from(line)), Rest::Failed(reason))
         }
         _ => (Err(std::io::Error::other(reason)), Rest::Done),
-    }
-}
-
-impl From<TransformError> for ApiError {
-    fn from(error: TransformError) -> Self {
-        let status = match &error {
-            TransformError::Sql(_) | TransformError::DataFusion(_) | TransformError::Refused(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            TransformError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-            TransformError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
-            TransformError::TooBig(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            TransformError::Lake(e) if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
-            TransformError::Lake(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, error.to_string())
     }
 }

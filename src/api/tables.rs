@@ -37,19 +37,19 @@ pub async fn list(State(state): State<ApiState>) -> Response {
     .await;
     match result {
         Ok(tables) => Json(json!({ "tables": tables })).into_response(),
-        Err(e) => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
 pub async fn snapshots(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
     let ident = match parse_ident(&name) {
         Ok(ident) => ident,
-        Err(e) => return ApiError(StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
     };
     match state.lake.exists(&ident).await {
         Ok(true) => {}
         Ok(false) => return ApiError(StatusCode::NOT_FOUND, format!("no table {name}")).into_response(),
-        Err(e) => return ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     }
     match state.lake.load(&ident).await {
         Ok(table) => {
@@ -67,7 +67,7 @@ pub async fn snapshots(State(state): State<ApiState>, Path(name): Path<String>) 
                 .collect();
             Json(json!({ "table": name, "snapshots": snapshots })).into_response()
         }
-        Err(e) => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

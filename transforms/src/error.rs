@@ -57,6 +57,24 @@ impl TransformError {
         }
     }
 
+    /// Whether the query itself is at fault: it does not plan (syntax, a missing table or
+    /// column, a type mismatch, a feature not supported) — as opposed to a failure while it
+    /// runs (an unreadable file, a broken store, a bug), which is not the caller's to fix.
+    pub fn blames_the_query(&self) -> bool {
+        match self {
+            TransformError::Sql(_) | TransformError::Refused(_) => true,
+            TransformError::DataFusion(e) => matches!(
+                e.find_root(),
+                DataFusionError::SQL(..)
+                    | DataFusionError::Plan(_)
+                    | DataFusionError::SchemaError(..)
+                    | DataFusionError::NotImplemented(_)
+                    | DataFusionError::Configuration(_)
+            ),
+            _ => false,
+        }
+    }
+
     pub fn retryable(&self) -> bool {
         match self {
             TransformError::Lake(e) => e.retryable(),
@@ -68,5 +86,25 @@ impl TransformError {
             // The same query will take as long again.
             TransformError::TimedOut(_) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod blame_tests {
+    use super::*;
+
+    #[test]
+    fn planning_errors_blame_the_query_and_failures_while_running_do_not() {
+        let blames = |e: DataFusionError| TransformError::DataFusion(e).blames_the_query();
+        assert!(blames(DataFusionError::Plan("no column x".into())));
+        assert!(blames(DataFusionError::NotImplemented("LATERAL".into())));
+        // Wrapped in context, the root decides.
+        assert!(blames(DataFusionError::Context(
+            "planning".into(),
+            Box::new(DataFusionError::Plan("x".into()))
+        )));
+        assert!(!blames(DataFusionError::IoError(std::io::Error::other("disk gone"))));
+        assert!(!blames(DataFusionError::Internal("bug".into())));
+        assert!(!blames(DataFusionError::Execution("reading a file".into())));
     }
 }
