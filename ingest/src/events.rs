@@ -56,34 +56,40 @@ impl RowsVisible<'_> {
     }
 }
 
-/// Messages a flush quarantined, by reason (`malformed`, `rule_violation`, …).
+/// Messages a flush quarantined, by topic and reason (`malformed`, `rule_violation`, …), and
+/// the contract rules they broke.
 pub(crate) struct MessagesQuarantined<'a> {
-    pub by_reason: &'a HashMap<String, u64>,
+    pub by_reason: &'a HashMap<(String, String), u64>,
+    pub by_rule: &'a HashMap<(String, String), u64>,
 }
 
 impl MessagesQuarantined<'_> {
     pub fn emit(&self) {
-        for (reason, n) in self.by_reason {
-            tracing::debug!(reason, messages = n, "quarantined");
-            counter!("ingot_quarantined_messages_total", "reason" => reason.clone()).increment(*n);
+        for ((topic, reason), n) in self.by_reason {
+            tracing::debug!(topic, reason, messages = n, "quarantined");
+            counter!("ingot_quarantined_messages_total", "topic" => topic.clone(), "reason" => reason.clone())
+                .increment(*n);
+        }
+        for ((topic, rule), n) in self.by_rule {
+            counter!("ingot_rule_violations_total", "topic" => topic.clone(), "rule" => rule.clone())
+                .increment(*n);
         }
     }
 }
 
-/// Quarantined messages that could not be produced to their DLQ topic (they are in the
-/// quarantine table all the same).
-pub(crate) struct DlqProduceFailed {
+/// Quarantined messages sent to their DLQ topics; those that could not be produced are in
+/// the quarantine table all the same.
+pub(crate) struct DlqProduced {
     pub messages: u64,
+    pub failed: u64,
 }
 
-impl DlqProduceFailed {
+impl DlqProduced {
     pub fn emit(&self) {
-        if self.messages > 0 {
-            tracing::warn!(
-                messages = self.messages,
-                "not produced to the DLQ (kept in the quarantine table)"
-            );
-            counter!("ingot_dlq_produce_failures_total").increment(self.messages);
+        counter!("ingot_dlq_messages_total").increment(self.messages - self.failed);
+        if self.failed > 0 {
+            tracing::warn!(messages = self.failed, "not produced to the DLQ (kept in the quarantine table)");
+            counter!("ingot_dlq_produce_failures_total").increment(self.failed);
         }
     }
 }

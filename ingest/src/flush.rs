@@ -12,7 +12,7 @@ use ingot_lake::{Lake, SourceOffsets, TableIdent};
 use crate::IngestError;
 use crate::commit::commit_exactly_once;
 use crate::dlq::DlqProducer;
-use crate::events::{DlqProduceFailed, MessagesQuarantined, RowsVisible, TableCommitted};
+use crate::events::{DlqProduced, MessagesQuarantined, RowsVisible, TableCommitted};
 use crate::failpoint;
 use crate::latency::latency_counts;
 use crate::quarantine::DlqMessage;
@@ -24,7 +24,8 @@ pub(crate) struct QuarantineWork {
     pub batch: RecordBatch,
     pub consumed: SourceOffsets,
     pub dlq: Vec<DlqMessage>,
-    pub by_reason: HashMap<String, u64>,
+    /// Messages by (topic, reason).
+    pub by_reason: HashMap<(String, String), u64>,
     pub by_rule: HashMap<(String, String), u64>,
     pub by_topic: HashMap<String, u64>,
 }
@@ -71,7 +72,7 @@ impl FlushJob {
                 // The quarantine table is the record; a DLQ message that cannot be produced
                 // is counted and logged, never a reason to stop ingest.
                 let failed = dlq.send_all(&work.dlq).await;
-                DlqProduceFailed { messages: failed }.emit();
+                DlqProduced { messages: work.dlq.len() as u64, failed }.emit();
                 report.dlq_failed += failed;
                 failpoint::hit("after-dlq-send");
             }
@@ -80,10 +81,13 @@ impl FlushJob {
                 commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, policy).await?;
             TableCommitted { table: &work.ident.to_string(), commit: &commit, took: started.elapsed() }
                 .emit();
-            MessagesQuarantined { by_reason: &work.by_reason }.emit();
+            MessagesQuarantined { by_reason: &work.by_reason, by_rule: &work.by_rule }.emit();
             report.note_commit(&commit);
             failpoint::hit("after-quarantine-commit");
-            add_counts(&mut report.quarantined, work.by_reason);
+            let by_reason = work.by_reason.into_iter().map(|((_, reason), n)| (reason, n));
+            for (reason, n) in by_reason {
+                *report.quarantined.entry(reason).or_default() += n;
+            }
             add_counts(&mut report.rule_violations, work.by_rule);
             add_counts(&mut report.quarantined_by_topic, work.by_topic);
         }

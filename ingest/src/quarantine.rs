@@ -60,7 +60,8 @@ pub(crate) struct QuarantineBuffer {
     rows: usize,
     consumed: SourceOffsets,
     dlq: Vec<DlqMessage>,
-    by_reason: HashMap<String, u64>,
+    /// Messages quarantined by (topic, reason).
+    by_reason: HashMap<(String, String), u64>,
     /// Messages each contract rule quarantined, by (topic, rule).
     by_rule: HashMap<(String, String), u64>,
     by_topic: HashMap<String, u64>,
@@ -102,7 +103,7 @@ impl QuarantineBuffer {
         self.rule.append_option(failure.reason.rule());
         self.error.append_value(&failure.detail);
         self.consumed.advance(meta.topic, meta.partition, meta.offset + 1);
-        *self.by_reason.entry(failure.reason.code().to_string()).or_default() += 1;
+        *self.by_reason.entry((meta.topic.to_string(), failure.reason.code().to_string())).or_default() += 1;
         match self.by_topic.get_mut(meta.topic) {
             Some(n) => *n += 1,
             None => {

@@ -97,20 +97,25 @@ async fn metrics_parse_as_prometheus_and_equal_what_the_run_did() {
     assert_eq!(value(&samples, "ingot_commits_total", &[("table", "bronze.orders")]), snapshots);
     // Quarantined by reason, as the quarantine table holds them (ingest's rows; silver's own
     // go there through the transforms).
-    let mut by_reason: BTreeMap<String, f64> = BTreeMap::new();
+    let (mut by_reason, mut by_rule): (BTreeMap<String, f64>, BTreeMap<String, f64>) = Default::default();
     for batch in crate::ingest::only_ingest_rows(&ws.rows("ingot.quarantine").await) {
         let reasons = batch.column_by_name("reason").unwrap().as_string::<i32>();
+        let rules = batch.column_by_name("rule").unwrap().as_string::<i32>();
         for i in 0..batch.num_rows() {
             *by_reason.entry(reasons.value(i).to_string()).or_default() += 1.0;
+            if arrow_array::Array::is_valid(rules, i) {
+                *by_rule.entry(rules.value(i).to_string()).or_default() += 1.0;
+            }
         }
     }
     assert!(!by_reason.is_empty());
     for (reason, n) in &by_reason {
-        assert_eq!(
-            value(&samples, "ingot_quarantined_messages_total", &[("reason", reason)]),
-            *n,
-            "{reason}"
-        );
+        let labels = [("topic", "orders"), ("reason", reason.as_str())];
+        assert_eq!(value(&samples, "ingot_quarantined_messages_total", &labels), *n, "{reason}");
+    }
+    for (rule, n) in &by_rule {
+        let labels = [("topic", "orders"), ("rule", rule.as_str())];
+        assert_eq!(value(&samples, "ingot_rule_violations_total", &labels), *n, "{rule}");
     }
     assert!(
         value(
