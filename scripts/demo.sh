@@ -10,6 +10,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$INGOT_STATE_DIR/target}"
 COUNT="${COUNT:-20000}"
 
 scripts/broker.sh start 9092
+scripts/system-deps.sh build
 cargo build --locked --bin ingot
 ingot() { "$CARGO_TARGET_DIR/debug/ingot" --config ingot.toml "$@"; }
 

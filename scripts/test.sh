@@ -17,11 +17,10 @@ export INGOT_TANSU="$(scripts/broker.sh path)"
 scripts/rest-catalog.sh install
 export INGOT_RUSTBERG="$(scripts/rest-catalog.sh path)"
 
-# A PostgreSQL server for the JDBC-compatible catalog test (tests start their own, as the
-# postgres user, in a temp dir).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-fi
+# Debian packages: OpenSSL headers to build, PostgreSQL for the JDBC-compatible catalog test
+# (tests start their own, as the postgres user, in a temp dir), stunnel and openssl for the
+# Kafka-over-TLS test.
+scripts/system-deps.sh build test
 
 # Independent Iceberg readers for the interop tests, a real S3 server (moto) for the
 # object-storage tests and a real Glue API (MiniStack) for the Glue catalog tests.

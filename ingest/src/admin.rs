@@ -38,7 +38,7 @@ async fn create_missing(
         return Ok(());
     }
     let admin: AdminClient<DefaultClientContext> =
-        crate::client_config(kafka, &[]).create().map_err(IngestError::kafka("create admin client"))?;
+        crate::client_config(kafka, &[])?.create().map_err(IngestError::kafka("create admin client"))?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|t| {

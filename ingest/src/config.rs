@@ -24,6 +24,30 @@ pub struct KafkaConfig {
     /// Numbers and booleans are accepted as well as strings (`fetch.wait.max.ms = 50`).
     #[serde(default, deserialize_with = "scalar_map")]
     pub properties: BTreeMap<String, String>,
+    /// `plaintext` (default), `ssl`, `sasl_plaintext` or `sasl_ssl`, for every Kafka client
+    /// (consumer, DLQ producer, admin, `ingot produce`); see `security.rs`.
+    #[serde(default)]
+    pub security_protocol: Option<String>,
+    /// `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER` (with a `sasl_*` protocol).
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    #[serde(default)]
+    pub sasl_username: Option<String>,
+    /// Environment variable holding the SASL password (never the password itself).
+    #[serde(default)]
+    pub sasl_password_env: Option<String>,
+    /// CA certificate(s), PEM, the brokers' certificates are checked against (default: the
+    /// system's trust store).
+    #[serde(default)]
+    pub ssl_ca_location: Option<std::path::PathBuf>,
+    /// Client certificate and key, PEM, for brokers that require mutual TLS.
+    #[serde(default)]
+    pub ssl_certificate_location: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub ssl_key_location: Option<std::path::PathBuf>,
+    /// Environment variable holding the client key's passphrase.
+    #[serde(default)]
+    pub ssl_key_password_env: Option<String>,
 }
 
 /// Properties named like credentials (`sasl.password`, `ssl.key.password`, …) show redacted.
@@ -42,7 +66,12 @@ impl std::fmt::Debug for KafkaConfig {
             .field("group_id", &self.group_id)
             .field("start_from", &self.start_from)
             .field("properties", &properties)
-            .finish()
+            .field("security_protocol", &self.security_protocol)
+            .field("sasl_mechanism", &self.sasl_mechanism)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password_env", &self.sasl_password_env)
+            .field("ssl_ca_location", &self.ssl_ca_location)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,6 +125,14 @@ impl Default for KafkaConfig {
             group_id: default_group(),
             start_from: StartFrom::default(),
             properties: BTreeMap::new(),
+            security_protocol: None,
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password_env: None,
+            ssl_ca_location: None,
+            ssl_certificate_location: None,
+            ssl_key_location: None,
+            ssl_key_password_env: None,
         }
     }
 }

@@ -132,6 +132,6 @@ pub(crate) fn create_consumer(
         // Consumer lag per partition for /metrics (`ingot_consumer_lag_messages`).
         ("statistics.interval.ms", "5000".into()),
     ];
-    let config = crate::client_config(kafka, &settings);
+    let config = crate::client_config(kafka, &settings)?;
     config.create_with_context(context).map_err(IngestError::kafka("create consumer"))
 }

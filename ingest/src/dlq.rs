@@ -45,7 +45,7 @@ impl DlqProducer {
                 ("message.timeout.ms", "30000".into()),
                 ("message.max.bytes", (max_message_bytes + DLQ_HEADROOM_BYTES).to_string()),
             ],
-        );
+        )?;
         let producer = config.create().map_err(IngestError::kafka("create DLQ producer"))?;
         Ok(Self { producer })
     }

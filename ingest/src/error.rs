@@ -25,6 +25,13 @@ pub enum IngestError {
         humantime::format_duration(*timeout)
     )]
     NotCaughtUp { group: String, timeout: std::time::Duration, partitions: String, cause: String },
+    /// A `[kafka]` setting cannot work; the message names the key.
+    #[error("{0}")]
+    Config(String),
+    /// The first request to the cluster failed: no broker answered, the TLS handshake
+    /// failed, or the login was refused (`cause` is librdkafka's own words).
+    #[error("cannot connect to Kafka at {brokers}: {cause}")]
+    Unreachable { brokers: String, cause: String },
 }
 
 impl IngestError {
@@ -47,7 +54,11 @@ impl IngestError {
             }),
             IngestError::Lake(e) => e.retryable(),
             IngestError::Contract(e) => e.retryable(),
-            IngestError::Topic { .. } | IngestError::RetriesExhausted { .. } => false,
+            IngestError::Topic { .. } | IngestError::RetriesExhausted { .. } | IngestError::Config(_) => {
+                false
+            }
+            // A broker that is down may come back; a certificate or a password will not fix itself.
+            IngestError::Unreachable { cause, .. } => !crate::probe::is_credential_failure(cause),
             // Running again later may find the partitions free.
             IngestError::NotCaughtUp { .. } => true,
         }

@@ -66,6 +66,13 @@ impl Pipeline {
         config: IngestConfig,
         topic_configs: Vec<TopicConfig>,
     ) -> Result<Self, IngestError> {
+        // A certificate or a password that cannot work stops the start here, in one line; a
+        // cluster that is down may come back, and the consumer waits for it.
+        match crate::probe::check_connection(&kafka).await {
+            Err(e) if !e.retryable() => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "Kafka is not answering yet; ingest waits for it"),
+            Ok(()) => {}
+        }
         let mut report = IngestReport::default();
         let resume: ResumeOffsets = Arc::default();
         let mut topics = HashMap::new();

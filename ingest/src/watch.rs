@@ -32,7 +32,7 @@ pub(crate) struct Watch {
 impl Watch {
     /// Starts watching; each message on the receiver names orphaned partitions.
     pub fn spawn(self) -> Result<(JoinHandle<()>, mpsc::Receiver<Vec<String>>), IngestError> {
-        let client: BaseConsumer = crate::client_config(&self.kafka, &[])
+        let client: BaseConsumer = crate::client_config(&self.kafka, &[])?
             .create()
             .map_err(IngestError::kafka("create the partition watch client"))?;
         let client = Arc::new(client);

@@ -89,10 +89,18 @@ impl Emitter {
                 let url =
                     config.url.as_ref().ok_or("lineage.url is required for transport = \"http\"")?.expose();
                 let token = std::env::var(&config.api_key_env).ok().filter(|t| !t.is_empty());
-                let client = reqwest::Client::builder()
-                    .timeout(config.timeout)
-                    .build()
-                    .map_err(|e| format!("lineage http client: {e}"))?;
+                let mut builder = reqwest::Client::builder().timeout(config.timeout);
+                if let Some(path) = &config.ca_file {
+                    let pem = std::fs::read(path)
+                        .map_err(|e| format!("lineage.ca_file {}: {e}", path.display()))?;
+                    let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                        format!("lineage.ca_file {}: not PEM certificates: {e}", path.display())
+                    })?;
+                    for certificate in certificates {
+                        builder = builder.add_root_certificate(certificate);
+                    }
+                }
+                let client = builder.build().map_err(|e| format!("lineage http client: {e}"))?;
                 Sink::Http { client, url: format!("{}/api/v1/lineage", url.trim_end_matches('/')), token }
             }
             TransportKind::File => {

@@ -49,6 +49,10 @@ pub struct LineageConfig {
     /// there (`sourceCodeLocation`), which Marquez shows as the job's location.
     #[serde(default)]
     pub source_url: Option<String>,
+    /// Extra CA certificate(s), PEM, trusted for an HTTPS `url` besides the system's roots
+    /// (a company CA in front of Marquez or an OpenLineage proxy).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_namespace() -> String {
@@ -75,6 +79,7 @@ impl Default for LineageConfig {
             timeout: default_timeout(),
             spool_dir: default_spool(),
             source_url: None,
+            ca_file: None,
         }
     }
 }

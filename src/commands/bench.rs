@@ -215,7 +215,7 @@ async fn drain_without_work(config: &Config, topic: &str, events: u64) -> Result
             ("enable.auto.commit", "false".into()),
             ("fetch.max.bytes", "52428800".into()),
         ],
-    )
+    )?
     .create()?;
     consumer.subscribe(&[topic])?;
     let mut seen = 0u64;

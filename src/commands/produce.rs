@@ -20,6 +20,8 @@ pub async fn produce(config: &Config, args: &ProduceArgs) -> Result<(), CliError
     })?;
     let registry = ContractRegistry::load(&config.contracts.dir)?;
     let message = registry.message(&topic.message)?;
+    // Producing to brokers that cannot be reached would wait out every message's timeout.
+    ingot_ingest::check_connection(&config.kafka).await?;
     ingot_ingest::ensure_topics(&config.kafka, std::slice::from_ref(&args.topic), args.partitions).await?;
 
     let mix = Mix { bad: args.bad_ratio, duplicate: args.duplicate_ratio, late: args.late_ratio };
@@ -58,7 +60,7 @@ pub(super) async fn send_samples(
             ("compression.type", "lz4".into()),
             ("enable.idempotence", "true".into()),
         ],
-    )
+    )?
     .create()?;
     let mut counts = [0u64; 4];
     let started = Instant::now();

@@ -18,30 +18,52 @@ use ingot_lake::{CatalogConfig, CatalogKind, GlueConfig, Lake, StorageConfig, pa
 pub struct Broker {
     child: Child,
     pub addr: String,
-    _dir: tempfile::TempDir,
+    advertised: String,
+    dir: tempfile::TempDir,
 }
 
 impl Broker {
     pub fn start() -> Broker {
+        Self::start_with(None, &[])
+    }
+
+    /// A broker that tells clients to connect to `advertised` (a TLS proxy in front of it)
+    /// instead of its own address, with extra `tansu broker` arguments.
+    pub fn start_with(advertised: Option<&str>, extra: &[&str]) -> Broker {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}");
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("tcp://{addr}");
-        let child = Command::new(tansu())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("broker.log")).unwrap())
-            .spawn()
-            .expect("start tansu (run scripts/broker.sh install, or set INGOT_TANSU)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker { child, addr, _dir: dir }
+        let advertised = format!("tcp://{}", advertised.unwrap_or(&addr));
+        let child = launch(&addr, &advertised, dir.path(), extra);
+        Broker { child, addr, advertised, dir }
     }
+
+    /// Stops the broker and starts it again on the same address and storage, with `extra`
+    /// arguments (e.g. `--authentication` once its users exist).
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = launch(&self.addr, &self.advertised, self.dir.path(), extra);
+    }
+}
+
+fn launch(addr: &str, advertised: &str, dir: &std::path::Path, extra: &[&str]) -> Child {
+    let url = format!("tcp://{addr}");
+    let child = Command::new(tansu())
+        .args(["broker", "--listener-url", &url, "--advertised-listener-url", advertised])
+        .args(["--storage-engine", "sqlite://tansu.db"])
+        .args(extra)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("broker.log")).unwrap())
+        .spawn()
+        .expect("start tansu (run scripts/broker.sh install, or set INGOT_TANSU)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "tansu did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 impl Drop for Broker {
@@ -51,7 +73,7 @@ impl Drop for Broker {
     }
 }
 
-fn tansu() -> PathBuf {
+pub fn tansu() -> PathBuf {
     if let Ok(path) = std::env::var("INGOT_TANSU") {
         return path.into();
     }

@@ -289,3 +289,37 @@ async fn events_wait_in_the_spool_while_the_endpoint_is_down() {
     assert_eq!(events[0]["eventTime"].as_str().unwrap(), first_run, "the spooled run arrives first");
     assert!(!spool.exists() || std::fs::read_to_string(&spool).unwrap().trim().is_empty(), "spool drained");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lineage_over_https_reaches_a_receiver_trusting_the_given_ca_and_spools_on_a_wrong_one() {
+    use crate::tls_proxy::{Stunnel, TestCa};
+    let receiver = Receiver::start().await;
+    let (ca, other_ca) = (TestCa::new("lineage-test-ca"), TestCa::new("someone-else"));
+    let https = Stunnel::free_addr();
+    let _tls = Stunnel::start(&https, receiver.url.trim_start_matches("http://"), &ca);
+    let broker = Broker::start();
+    let ws = workspace(&broker, &receiver);
+    let text = std::fs::read_to_string(&ws.config).unwrap();
+    let text = text.replace(&format!("url = \"{}\"", receiver.url), &format!("url = \"https://{https}\""));
+    std::fs::write(&ws.config, text).unwrap();
+    ws.ingot(&["produce", "--topic", "orders", "--count", "300"]);
+    let spool = ws.dir.path().join("ingot-data/lineage-spool/events.jsonl");
+    let spooled = || std::fs::read_to_string(&spool).map(|t| t.lines().count()).unwrap_or(0);
+
+    // A CA that did not sign the receiver's certificate: nothing is delivered, everything waits.
+    let wrong = [("INGOT_LINEAGE__CA_FILE", other_ca.ca.to_str().unwrap())];
+    let (ok, out, err) = ws.try_ingot_with_env(&["run", "--until-caught-up"], &wrong);
+    assert!(ok, "lineage never fails the pipeline:\n{out}\n{err}");
+    assert!(receiver.events().is_empty());
+    assert!(spooled() >= 4, "{} events spooled", spooled());
+
+    // The right CA: the spool and the new run's events arrive over HTTPS, valid and in order.
+    let right = [("INGOT_LINEAGE__CA_FILE", ca.ca.to_str().unwrap())];
+    let (ok, out, err) = ws.try_ingot_with_env(&["run", "--until-caught-up"], &right);
+    assert!(ok, "{out}\n{err}");
+    let events = receiver.events();
+    assert!(!events.is_empty());
+    assert_valid(&events);
+    assert_eq!(assert_run_cycles(&events)["pipeline"].len(), 2, "both runs arrived");
+    assert_eq!(spooled(), 0, "spool drained");
+}
