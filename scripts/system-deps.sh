@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ingot needs and that are missing (nothing when all are there).
 #   build: OpenSSL headers and pkg-config (librdkafka is built with TLS and SASL)
-#   test:  the servers and tools the tests start (PostgreSQL, stunnel, openssl)
+#   test:  the servers and tools the tests use (PostgreSQL, stunnel, openssl, npm for a schema)
 set -euo pipefail
 
 packages=()
 for need in "$@"; do
   case "$need" in
     build) packages+=(libssl-dev pkg-config) ;;
-    test) packages+=(postgresql stunnel4 openssl) ;;
+    test) packages+=(postgresql stunnel4 openssl npm) ;;
     *) echo "system-deps.sh: unknown group '$need' (build, test)" >&2; exit 2 ;;
   esac
 done

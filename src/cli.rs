@@ -43,6 +43,9 @@ pub enum Command {
     },
     /// Produce sample events (good, malformed, duplicated, late) to a configured topic.
     Produce(ProduceArgs),
+    /// Check the config without connecting to anything: every key, every topic's contract
+    /// message, every transform's SQL file. Exit code 0 when all are usable.
+    Check,
     /// List the lake's tables with row, file and snapshot counts.
     Tables,
     /// List a table's snapshots, oldest first.

@@ -3,6 +3,7 @@
 mod backfill;
 mod bench;
 mod bench_transforms;
+mod check;
 mod maintain;
 mod produce;
 mod query;
@@ -46,6 +47,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
             run::run(&config, mode).await
         }
         Command::Produce(args) => produce::produce(&config, &args).await,
+        Command::Check => check::check(&config, &cli.config),
         Command::Tables => tables::tables(&config).await,
         Command::Snapshots { table } => tables::snapshots(&config, &table).await,
         Command::Query { sql, format } => query::query(&config, &sql, format).await,

@@ -26,6 +26,7 @@ mod s3_server;
 mod secrets;
 mod shared;
 mod shutdown;
+mod stack;
 mod tls_proxy;
 mod transforms;
 mod whole_pipeline;
