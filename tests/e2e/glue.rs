@@ -7,8 +7,8 @@ use crate::catalog_proxy::CatalogProxy;
 use crate::harness::*;
 use crate::ingest::{contract_evolves_mid_stream, two_ingot_processes_race};
 use crate::lake::{
-    append, assert_a_stale_commit_is_refused_and_rebased, create, ours, overwrite_rows, race_two_writers,
-    rows,
+    append, assert_a_lost_commit_answer_is_settled, assert_a_stale_commit_is_refused_and_rebased, create,
+    ours, overwrite_rows, race_two_writers, rows,
 };
 use crate::s3_server::{S3Server, SECRET_ACCESS_KEY};
 use crate::transforms::workspace;
@@ -47,19 +47,8 @@ async fn two_ingot_processes_ingesting_through_glue_store_each_offset_once() {
 async fn a_commit_glue_applied_but_answered_503_is_found_not_repeated() {
     let (mut ws, glue) = Workspace::lake(None).on_glue();
     let proxy = CatalogProxy::start(&glue.endpoint, CatalogProxy::glue_commit);
-    ws.catalog_uri = format!("{}{}", GLUE_URI_PREFIX, proxy.url);
-    let lake = ingot_lake::Lake::open(&ws.catalog()).await.unwrap();
-    let name = "lake.lost_answer";
-    create(&lake, name).await;
-    let table = append(&lake, name, &rows(0..10, 0, 1)).await;
-    let snapshots_before = table.metadata().snapshots().len();
-    proxy.lose_next_commit_answers(1);
-    let committed = overwrite_rows(&lake, &table, "answer-lost", &rows(0..4, 0, 5)).await;
-    assert_eq!(proxy.answers_still_to_lose(), 0, "Glue's answer was replaced by a 503");
-    assert_eq!(committed.attempts, 1, "settled from the history, not retried");
-    let table = lake.load(table.identifier()).await.unwrap();
-    assert_eq!(table.metadata().snapshots().len(), snapshots_before + 1, "exactly one new snapshot");
-    assert_eq!(ours(&lake, name, None).await, rows(0..4, 0, 5));
+    ws.catalog_uri = format!("{GLUE_URI_PREFIX}{}", proxy.url);
+    assert_a_lost_commit_answer_is_settled(&ws, &proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

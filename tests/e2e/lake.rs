@@ -15,6 +15,7 @@ use ingot_lake::{
     write_data_files,
 };
 
+use crate::catalog_proxy::CatalogProxy;
 use crate::harness::*;
 use crate::postgres::Postgres;
 use crate::readers::{At, Engine, read_rows};
@@ -498,4 +499,22 @@ pub(crate) async fn overwrite_rows(
 ) -> ingot_lake::Committed {
     let request = overwrite_written(commit_id, OnConflict::RebaseIfUntouched);
     lake.overwrite(table, &[batch(table, rows)], &request).await.unwrap()
+}
+
+/// A commit the catalog applied but whose answer `proxy` replaced with a 503 is found in the
+/// table's history, not repeated: one new snapshot, the rows as written. `ws` reaches the
+/// catalog through the proxy.
+pub(crate) async fn assert_a_lost_commit_answer_is_settled(ws: &Workspace, proxy: &CatalogProxy) {
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let name = "lake.lost_answer";
+    create(&lake, name).await;
+    let table = append(&lake, name, &rows(0..10, 0, 1)).await;
+    let snapshots_before = table.metadata().snapshots().len();
+    proxy.lose_next_commit_answers(1);
+    let committed = overwrite_rows(&lake, &table, "answer-lost", &rows(0..4, 0, 5)).await;
+    assert_eq!(proxy.answers_still_to_lose(), 0, "the catalog's answer was replaced by a 503");
+    assert_eq!(committed.attempts, 1, "settled from the history, not retried");
+    let table = lake.load(table.identifier()).await.unwrap();
+    assert_eq!(table.metadata().snapshots().len(), snapshots_before + 1, "exactly one new snapshot");
+    assert_eq!(ours(&lake, name, None).await, rows(0..4, 0, 5));
 }

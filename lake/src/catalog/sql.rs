@@ -6,13 +6,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use iceberg::spec::TableMetadata;
 use iceberg::table::Table;
-use iceberg::{Catalog, CatalogBuilder, MetadataLocation};
+use iceberg::{Catalog, CatalogBuilder};
 use iceberg_catalog_sql::{
     SQL_CATALOG_PROP_BIND_STYLE, SQL_CATALOG_PROP_URI, SQL_CATALOG_PROP_WAREHOUSE, SqlBindStyle, SqlCatalog,
     SqlCatalogBuilder,
@@ -134,14 +133,7 @@ impl CatalogBackend for SqlBackend {
         let ident = base.identifier();
         let old =
             base.metadata_location_result().map_err(LakeError::iceberg(format!("metadata of {ident}")))?;
-        let new = MetadataLocation::from_str(old)
-            .map_err(LakeError::iceberg(format!("parse metadata location of {ident}")))?
-            // A fresh file (next version, new uuid): the current one is never rewritten, and
-            // two racing writers never write the same path.
-            .with_next_version()
-            .with_new_metadata(metadata);
-        crate::commit::write_metadata(base.file_io(), &new, metadata).await?;
-        let new = new.to_string();
+        let new = crate::commit::write_next_metadata(base, metadata).await?;
         let result = sqlx::query(&self.update_statement())
             .bind(new.clone())
             .bind(old.to_string())

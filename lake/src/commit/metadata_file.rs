@@ -1,9 +1,12 @@
 //! Writing a table's metadata file.
 
+use std::str::FromStr;
+
 use iceberg::MetadataLocation;
 use iceberg::compression::CompressionCodec;
 use iceberg::io::FileIO;
 use iceberg::spec::TableMetadata;
+use iceberg::table::Table;
 use serde_json::Value;
 
 use crate::LakeError;
@@ -30,6 +33,20 @@ pub(crate) async fn write_metadata(
         .write(json.into())
         .await
         .map_err(LakeError::iceberg(context()))
+}
+
+/// Writes `metadata` as the next metadata file of `base` (the next version number, a new
+/// uuid: the current file is never rewritten, and two racing writers never write the same
+/// path) and returns its location, for catalogs whose swap points at a file ingot writes.
+pub(crate) async fn write_next_metadata(base: &Table, metadata: &TableMetadata) -> Result<String, LakeError> {
+    let ident = base.identifier();
+    let old = base.metadata_location_result().map_err(LakeError::iceberg(format!("metadata of {ident}")))?;
+    let new = MetadataLocation::from_str(old)
+        .map_err(LakeError::iceberg(format!("parse metadata location of {ident}")))?
+        .with_next_version()
+        .with_new_metadata(metadata);
+    write_metadata(base.file_io(), &new, metadata).await?;
+    Ok(new.to_string())
 }
 
 /// The metadata JSON with the snapshot list sorted by sequence number, then commit time.

@@ -21,7 +21,7 @@ use iceberg::table::Table;
 use crate::offsets::{COMMIT_ID_PROPERTY, find_commit};
 use crate::{Lake, LakeError};
 
-pub(crate) use metadata_file::write_metadata;
+pub(crate) use metadata_file::{write_metadata, write_next_metadata};
 pub(crate) use produce::{LiveFile, live_files, live_files_at, partition_path};
 
 /// Which live data files a change removes.

@@ -369,12 +369,7 @@ impl CatalogBackend for GlueBackend {
                 "Glue's entry for {ident} has no VersionId: this Glue cannot guard concurrent commits"
             ))
         })?;
-        let new = MetadataLocation::from_str(old)
-            .map_err(LakeError::iceberg(format!("parse metadata location of {ident}")))?
-            .with_next_version()
-            .with_new_metadata(metadata);
-        crate::commit::write_metadata(base.file_io(), &new, metadata).await?;
-        let new = new.to_string();
+        let new = crate::commit::write_next_metadata(base, metadata).await?;
         let input = columns::table_input(ident.name(), metadata, &new, Some(old), entry.parameters);
         let database =
             database(ident.namespace()).map_err(LakeError::iceberg(format!("commit to {ident}")))?;
