@@ -97,6 +97,8 @@ pub enum Command {
     },
     /// Compact small files, expire old snapshots, delete orphan files.
     Maintain(MaintainArgs),
+    /// What the quarantine holds: counts by topic, reason and rule, or the messages.
+    Quarantine(QuarantineArgs),
     /// Measure throughput: the pipeline alone, or end to end against the broker.
     Bench(BenchArgs),
 }
@@ -175,6 +177,50 @@ pub enum BenchKind {
         #[arg(long, default_value = "1s")]
         flush_interval: humantime::Duration,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QuarantineArgs {
+    #[command(subcommand)]
+    pub which: QuarantineKind,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineKind {
+    /// Messages per topic, reason and contract rule, with when they were first and last seen.
+    Stats {
+        #[command(flatten)]
+        filter: QuarantineFilter,
+        /// table, csv or json (one object per line).
+        #[arg(long, default_value = "table")]
+        format: ingot_transforms::query::OutputFormat,
+    },
+    /// The quarantined messages themselves, newest first (Kafka coordinates, reason, error).
+    List {
+        #[command(flatten)]
+        filter: QuarantineFilter,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        #[arg(long, default_value = "table")]
+        format: ingot_transforms::query::OutputFormat,
+    },
+}
+
+/// Which quarantined messages: every filter given must match.
+#[derive(Debug, clap::Args)]
+pub struct QuarantineFilter {
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// e.g. `undecodable`, `rule_violation`, `empty_payload`.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// A contract rule's name.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Quarantined at or after this instant, e.g. `2026-11-20 18:00:00 UTC`.
+    #[arg(long)]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -6,6 +6,7 @@ mod bench_transforms;
 mod check;
 mod maintain;
 mod produce;
+mod quarantine;
 mod query;
 mod replay;
 mod run;
@@ -63,6 +64,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         Command::Transform { table } => transform::transform(&config, table.as_deref()).await,
         Command::Maintain(args) => maintain::maintain(&config, &args).await,
+        Command::Quarantine(args) => quarantine::quarantine(&config, &args.which).await,
         Command::Bench(args) => match args.which {
             BenchKind::Pipeline { events, flush_rows, warehouse } => {
                 bench::pipeline(&config, events, flush_rows, warehouse.as_deref()).await

@@ -8,6 +8,11 @@ use super::CliError;
 use crate::config::Config;
 
 pub async fn query(config: &Config, sql: &str, format: OutputFormat) -> Result<(), CliError> {
+    run_sql(config, sql, format).await
+}
+
+/// Runs `sql` within the `[query]` bounds and prints its rows as they come.
+pub(super) async fn run_sql(config: &Config, sql: &str, format: OutputFormat) -> Result<(), CliError> {
     let lake = Lake::open(&config.catalog).await?;
     let pool = QueryPool::new(config.query.clone())?;
     let mut stream = pool.start(&lake, sql, None).await?;

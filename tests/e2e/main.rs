@@ -18,6 +18,7 @@ mod lineage;
 mod metrics;
 mod poison;
 mod postgres;
+mod quarantine_cli;
 mod readers;
 mod rest;
 mod rest_server;

@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 use ingot_lake::AsOf;
 
 use crate::TransformError;
@@ -24,15 +24,19 @@ pub struct TimeTravelRef {
 
 /// Rewrites every `<table> FOR TIMESTAMP|VERSION AS OF <value>` in `sql`.
 pub fn rewrite_time_travel(sql: &str) -> Result<(String, Vec<TimeTravelRef>), TransformError> {
-    let tokens = Tokenizer::new(&GenericDialect {}, sql)
-        .tokenize()
+    let located = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
         .map_err(|e| TransformError::Sql(format!("cannot read the query: {e}")))?;
+    // What is not rewritten is copied as written: a token printed back from its parsed value
+    // loses its escapes (`'it''s'` would come back as `'it's'`: an error, or another statement).
+    let texts = token_texts(sql, &located);
+    let tokens: Vec<Token> = located.into_iter().map(|t| t.token).collect();
     let mut out: Vec<String> = Vec::with_capacity(tokens.len());
     let mut refs = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
         let Some((kind, after_of)) = period_clause(&tokens, i) else {
-            out.push(tokens[i].to_string());
+            out.push(texts[i].to_string());
             i += 1;
             continue;
         };
@@ -65,6 +69,24 @@ pub fn rewrite_time_travel(sql: &str) -> Result<(String, Vec<TimeTravelRef>), Tr
         i = next;
     }
     Ok((out.concat(), refs))
+}
+
+/// Each token's text exactly as written: from where it starts to where the next one does.
+fn token_texts<'a>(sql: &'a str, located: &[TokenWithSpan]) -> Vec<&'a str> {
+    // The tokenizer counts lines and columns (in characters) from 1.
+    let mut starts = Vec::with_capacity(located.len());
+    let (mut line, mut column) = (1u64, 1u64);
+    let mut chars = sql.char_indices().peekable();
+    for token in located {
+        let at = token.span.start;
+        while (line, column) < (at.line, at.column) {
+            let Some((_, c)) = chars.next() else { break };
+            (line, column) = if c == '\n' { (line + 1, 1) } else { (line, column + 1) };
+        }
+        starts.push(chars.peek().map_or(sql.len(), |(offset, _)| *offset));
+    }
+    let ends = starts.iter().skip(1).copied().chain(std::iter::once(sql.len()));
+    starts.iter().zip(ends).map(|(start, end)| &sql[*start..end]).collect()
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -216,6 +238,25 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn quotes_inside_literals_and_identifiers_come_back_as_written() {
+        for sql in [
+            "SELECT 'it''s' AS v",
+            "SELECT * FROM t WHERE topic = 'x'' OR ''1''=''1'",
+            r#"SELECT "odd""name" FROM t"#,
+            "SELECT 'é''ü'\n  FROM t -- ünïcode comment\nWHERE a = 'x\ny'",
+            "SELECT E'a\\'' FROM t",
+        ] {
+            let (rewritten, refs) = rewrite_time_travel(sql).unwrap();
+            assert!(refs.is_empty());
+            assert_eq!(rewritten, sql);
+        }
+        let (rewritten, _) =
+            rewrite_time_travel("SELECT 'a''b' FROM bronze.orders FOR VERSION AS OF 7 WHERE x = 'c''d'")
+                .unwrap();
+        assert!(rewritten.contains("'a''b'") && rewritten.contains("'c''d'"), "{rewritten}");
+    }
 
     #[test]
     fn rewrites_version_and_timestamp_clauses() {
