@@ -14,7 +14,6 @@ use crate::commit::commit_exactly_once;
 use crate::dlq::DlqProducer;
 use crate::events::{DlqProduced, MessagesQuarantined, RowsVisible, TableCommitted};
 use crate::failpoint;
-use crate::latency::latency_counts;
 use crate::quarantine::DlqMessage;
 use crate::report::{IngestReport, add_counts};
 use crate::retry::RetryPolicy;
@@ -100,8 +99,8 @@ impl FlushJob {
             TableCommitted { table: &table, commit: &commit, took: started.elapsed() }.emit();
             bronze_offsets.merge(&commit.table_offsets);
             let visible_ms = chrono::Utc::now().timestamp_millis();
-            report.visible_after.record(&timestamps, visible_ms);
-            RowsVisible { table: &table, latency_counts: &latency_counts(&timestamps, visible_ms) }.emit();
+            let latency_counts = report.visible_after.record(&timestamps, visible_ms);
+            RowsVisible { table: &table, latency_counts: &latency_counts }.emit();
             *report.bronze_rows.entry(ident.to_string()).or_default() += commit.rows;
             *report.bronze_rows_by_topic.entry(topic).or_default() += commit.rows;
             if let Some(snapshot) = commit.snapshot_id {

@@ -23,9 +23,22 @@ pub struct LatencySample {
 }
 
 impl LatencySample {
-    /// Records the rows of `batches` as visible at `visible_ms` (epoch milliseconds).
-    pub(crate) fn record(&mut self, batches: &[RecordBatch], visible_ms: i64) {
-        for_each_latency(batches, visible_ms, |ms| self.add(ms));
+    /// Records the rows of `batches` as visible at `visible_ms` (epoch milliseconds), and
+    /// returns how many rows became visible after each latency in ms (a commit's rows share
+    /// few values, so the map is small where the rows are many).
+    pub(crate) fn record(&mut self, batches: &[RecordBatch], visible_ms: i64) -> BTreeMap<u32, usize> {
+        let mut counts = BTreeMap::new();
+        for batch in batches {
+            let Some(column) = batch.column_by_name(meta::TIMESTAMP) else { continue };
+            let timestamps = column.as_primitive::<TimestampMicrosecondType>();
+            for micros in timestamps.iter().flatten() {
+                // A producer clock ahead of ours counts as 0.
+                let ms = (visible_ms - micros / 1_000).clamp(0, i64::from(u32::MAX)) as u32;
+                self.add(ms);
+                *counts.entry(ms).or_default() += 1;
+            }
+        }
+        counts
     }
 
     fn add(&mut self, ms: u32) {
@@ -65,26 +78,6 @@ impl LatencySample {
     /// Rows recorded.
     pub fn count(&self) -> u64 {
         self.seen
-    }
-}
-
-/// How many rows of `batches` became visible after each latency (milliseconds): a commit's
-/// rows share few distinct values, so this is small where the rows are many.
-pub(crate) fn latency_counts(batches: &[RecordBatch], visible_ms: i64) -> BTreeMap<u32, usize> {
-    let mut counts = BTreeMap::new();
-    for_each_latency(batches, visible_ms, |ms| *counts.entry(ms).or_default() += 1);
-    counts
-}
-
-/// Calls `f` with the produce → visible latency of every row (ms; a clock ahead of ours
-/// counts as 0).
-fn for_each_latency(batches: &[RecordBatch], visible_ms: i64, mut f: impl FnMut(u32)) {
-    for batch in batches {
-        let Some(column) = batch.column_by_name(meta::TIMESTAMP) else { continue };
-        let timestamps = column.as_primitive::<TimestampMicrosecondType>();
-        for micros in timestamps.iter().flatten() {
-            f((visible_ms - micros / 1_000).clamp(0, i64::from(u32::MAX)) as u32);
-        }
     }
 }
 

@@ -15,18 +15,18 @@ use crate::{IngestError, KafkaConfig};
 /// How long the first metadata request may take.
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Keeps the errors librdkafka reported.
+/// Every error librdkafka reported to this client.
 #[derive(Default, Clone)]
-struct LastError(Arc<Mutex<Vec<String>>>);
+struct ClientErrors(Arc<Mutex<Vec<String>>>);
 
-impl ClientContext for LastError {
+impl ClientContext for ClientErrors {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(%error, reason, "kafka client error");
         self.0.lock().expect("not poisoned").push(reason.to_string());
     }
 }
 
-impl LastError {
+impl ClientErrors {
     /// The most telling error: a TLS or login failure (which the "all brokers down" that
     /// follows it would hide), else the last one.
     fn cause(&self) -> Option<String> {
@@ -41,13 +41,13 @@ pub(crate) fn is_credential_failure(cause: &str) -> bool {
     ["ssl", "certificate", "authentication", "sasl"].iter().any(|word| cause.contains(word))
 }
 
-impl ConsumerContext for LastError {}
+impl ConsumerContext for ClientErrors {}
 
 /// Fails with [`IngestError::Unreachable`] if the brokers cannot be reached, the TLS
 /// handshake fails or the login is refused.
 pub async fn check_connection(kafka: &KafkaConfig) -> Result<(), IngestError> {
-    let context = LastError::default();
-    let consumer: BaseConsumer<LastError> = crate::client_config(kafka, &[])?
+    let context = ClientErrors::default();
+    let consumer: BaseConsumer<ClientErrors> = crate::client_config(kafka, &[])?
         .create_with_context(context.clone())
         .map_err(IngestError::kafka("create a Kafka client"))?;
     let answer = tokio::task::spawn_blocking(move || {

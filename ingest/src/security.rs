@@ -71,12 +71,9 @@ pub(crate) fn security_properties(kafka: &KafkaConfig) -> Result<Vec<(&'static s
 
 fn from_env(key: &str, name: &Option<String>) -> Result<Option<String>, IngestError> {
     let Some(name) = name else { return Ok(None) };
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Ok(Some(value)),
-        _ => Err(IngestError::Config(format!(
-            "kafka.{key} names `{name}`, which is not set in the environment"
-        ))),
-    }
+    let secret =
+        ingot_secret::Secret::from_env(&format!("kafka.{key}"), name).map_err(IngestError::Config)?;
+    Ok(Some(secret.expose().to_string()))
 }
 
 #[cfg(test)]

@@ -26,6 +26,16 @@ impl Secret {
         Self(value.into())
     }
 
+    /// The secret in the environment variable `variable`, which config key `key` names
+    /// (`catalog.rest.token_env`, `kafka.sasl_password_env`, …). A variable that is unset or
+    /// empty is an error naming both, never a silent empty credential.
+    pub fn from_env(key: &str, variable: &str) -> Result<Self, String> {
+        match std::env::var(variable) {
+            Ok(value) if !value.is_empty() => Ok(Self(value)),
+            _ => Err(format!("{key} names `{variable}`, which is not set in the environment")),
+        }
+    }
+
     /// The value itself, for the client that needs it; never for a message.
     pub fn expose(&self) -> &str {
         &self.0

@@ -31,11 +31,7 @@ impl IntoResponse for ApiError {
 
 impl From<LakeError> for ApiError {
     fn from(error: LakeError) -> Self {
-        let status = match error.retryable() {
-            true => StatusCode::SERVICE_UNAVAILABLE,
-            false => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, error.to_string())
+        ApiError(lake_status(&error), error.to_string())
     }
 }
 
@@ -50,18 +46,17 @@ impl From<TransformError> for ApiError {
             TransformError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             TransformError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
             TransformError::TooBig(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            TransformError::Lake(e) => return ApiError::from_lake_ref(e, error.to_string()),
+            TransformError::Lake(e) => lake_status(e),
         };
         ApiError(status, error.to_string())
     }
 }
 
-impl ApiError {
-    fn from_lake_ref(error: &LakeError, message: String) -> Self {
-        match error.retryable() {
-            true => ApiError(StatusCode::SERVICE_UNAVAILABLE, message),
-            false => ApiError(StatusCode::INTERNAL_SERVER_ERROR, message),
-        }
+/// A catalog or store that may come back is 503; anything else the lake failed at is 500.
+fn lake_status(error: &LakeError) -> StatusCode {
+    match error.retryable() {
+        true => StatusCode::SERVICE_UNAVAILABLE,
+        false => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -1,7 +1,8 @@
 //! `ingot quarantine stats|list`: what the quarantine holds, by topic, reason and contract
 //! rule, or the messages themselves — SQL over the quarantine table through the same bounded
 //! query path as `ingot query`. Silver's own rejections (late rows, silver rules) are there
-//! too, under their table's name as the topic-less `source`.
+//! too, with the Kafka coordinates of the message they came from (`message_type` names the
+//! silver table).
 
 use ingot_transforms::query::parse_timestamp;
 

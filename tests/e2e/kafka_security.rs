@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::harness::broker::tansu;
 use crate::harness::*;
 use crate::tls_proxy::{Stunnel, TestCa};
 

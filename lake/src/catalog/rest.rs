@@ -80,12 +80,9 @@ impl RestBackend {
         }
         let rest = &config.rest;
         let from_env = |key: &str, name: &Option<String>| -> Result<Option<Secret>, LakeError> {
-            let Some(name) = name else { return Ok(None) };
-            std::env::var(name).map(|v| Some(Secret::new(v))).map_err(|_| {
-                LakeError::Config(format!(
-                    "catalog.rest.{key} names `{name}`, which is not set in the environment"
-                ))
-            })
+            name.as_deref()
+                .map(|name| Secret::from_env(&format!("catalog.rest.{key}"), name).map_err(LakeError::Config))
+                .transpose()
         };
         let mut props = HashMap::from([
             (REST_CATALOG_PROP_URI.to_string(), uri.clone()),

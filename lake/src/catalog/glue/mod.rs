@@ -10,7 +10,6 @@ mod client;
 mod columns;
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use iceberg::io::{FileIO, FileIOBuilder};
@@ -270,14 +269,11 @@ impl Catalog for GlueBackend {
         })?
         .build()?
         .metadata;
-        let metadata_location = MetadataLocation::new_with_metadata(location, &metadata).to_string();
-        crate::commit::write_metadata(
-            &self.file_io,
-            &MetadataLocation::from_str(&metadata_location)?,
-            &metadata,
-        )
-        .await
-        .map_err(|e| Error::new(ErrorKind::Unexpected, e.to_string()))?;
+        let metadata_location = MetadataLocation::new_with_metadata(location, &metadata);
+        crate::commit::write_metadata(&self.file_io, &metadata_location, &metadata)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Unexpected, e.to_string()))?;
+        let metadata_location = metadata_location.to_string();
         let input = columns::table_input(ident.name(), &metadata, &metadata_location, None, Map::new());
         let created = self
             .client
