@@ -57,10 +57,11 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
             replay::replay(&config, &table, &as_of, write_to.as_deref()).await
         }
         Command::Serve { listen } => {
+            let stop_requested = run::ShutdownSignal::listen();
             let mut api = config.api.clone();
             api.listen = listen.unwrap_or(api.listen);
             let lake = ingot_lake::Lake::open(&config.catalog).await?;
-            crate::api::serve(lake, api, config.query.clone(), run::shutdown_signal()).await
+            crate::api::serve(lake, api, config.query.clone(), stop_requested.received()).await
         }
         Command::Transform { table } => transform::transform(&config, table.as_deref()).await,
         Command::Maintain(args) => maintain::maintain(&config, &args).await,

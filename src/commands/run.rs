@@ -1,6 +1,7 @@
 use ingot_ingest::{IngestReport, Pipeline, RunMode, until_available};
 use ingot_lake::Lake;
 use ingot_proto::ContractRegistry;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::CliError;
 use crate::config::Config;
@@ -9,6 +10,10 @@ use crate::pipeline_run::PipelineRun;
 use crate::service::Supervisor;
 
 pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
+    // Listening starts before any start-up work: a SIGTERM that arrives while the catalog
+    // opens or Kafka is first asked is kept and drains the run as soon as it starts, instead
+    // of killing the process by the signal's default action.
+    let stop_requested = ShutdownSignal::listen();
     let until_caught_up = mode != RunMode::Service;
     if config.topics.is_empty() {
         return Err(CliError::Usage("no [[topics]] configured: nothing to ingest".into()));
@@ -78,7 +83,7 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
         });
     }
     let shutdown = async {
-        shutdown_signal().await;
+        stop_requested.received().await;
         tracing::info!("shutting down: flushing what is buffered");
     };
     let report = pipeline.run(mode, shutdown).await;
@@ -134,18 +139,41 @@ fn print_report(report: &IngestReport) {
     }
 }
 
-/// Ctrl-C or SIGTERM (what service managers and Kubernetes send).
-pub(super) async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops gracefully");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Ctrl-C or SIGTERM (what service managers and Kubernetes send), listened for from the
+/// moment it is made: a signal that arrives before anyone waits is kept, not lost.
+pub(super) struct ShutdownSignal {
+    term: Option<Signal>,
+    interrupt: Option<Signal>,
+}
+
+impl ShutdownSignal {
+    pub(super) fn listen() -> Self {
+        let listen = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(stream) => Some(stream),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for {name}; it will not stop ingot gracefully");
+                None
+            }
+        };
+        Self {
+            term: listen(SignalKind::terminate(), "SIGTERM"),
+            interrupt: listen(SignalKind::interrupt(), "Ctrl-C"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    }
+
+    /// Resolves at the first of the two signals (never, if neither could be listened for).
+    pub(super) async fn received(mut self) {
+        let wait = |stream: Option<Signal>| async move {
+            match stream {
+                Some(mut stream) => {
+                    stream.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = wait(self.term.take()) => {}
+            _ = wait(self.interrupt.take()) => {}
+        }
     }
 }
