@@ -170,6 +170,12 @@ impl Config {
         if flush.interval.is_zero() {
             return Err(key_error("ingest.flush.interval".into(), "must be longer than zero"));
         }
+        if self.service.lease_ttl < std::time::Duration::from_secs(1) {
+            return Err(key_error("service.lease_ttl".into(), "must be at least 1s"));
+        }
+        if ingot_lake::parse_ident(&self.service.lease_table).is_err() {
+            return Err(key_error("service.lease_table".into(), "must look like <namespace>.<table>"));
+        }
         Ok(())
     }
 }

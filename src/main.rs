@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod config;
 mod config_fields;
+mod coordinator;
 mod jobs;
 mod output;
 mod pipeline_run;

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// `[service]`: how `ingot run` stops.
+/// `[service]`: how `ingot run` stops, and how several instances share the work only one may
+/// do at a time (see `coordinator`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
@@ -19,6 +20,31 @@ pub struct ServiceConfig {
     /// redoes or finds what an abandoned one did).
     #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// The table whose properties hold the coordinator lease (created on first use).
+    #[serde(default = "default_lease_table")]
+    pub lease_table: String,
+    /// How long the coordinator lease lasts unless renewed (it is renewed every quarter of
+    /// this): after its holder dies, another instance takes the coordinated work over within
+    /// about this time. Instances' clocks must agree to well within it.
+    #[serde(default = "default_lease_ttl", with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// How long `ingot transform`, `ingot maintain` and `ingot run --until-caught-up` wait for
+    /// the lease while another instance holds it, before giving up naming the holder.
+    #[serde(default = "default_lease_wait", with = "humantime_serde")]
+    pub lease_wait: Duration,
+    /// This instance's name in the lease and the logs; default `<hostname>-<pid>-<random>`.
+    #[serde(default)]
+    pub instance: Option<String>,
+}
+
+fn default_lease_table() -> String {
+    "ingot.leases".into()
+}
+fn default_lease_ttl() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_lease_wait() -> Duration {
+    Duration::from_secs(120)
 }
 
 fn default_shutdown_timeout() -> Duration {
@@ -27,7 +53,13 @@ fn default_shutdown_timeout() -> Duration {
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self { shutdown_timeout: default_shutdown_timeout() }
+        Self {
+            shutdown_timeout: default_shutdown_timeout(),
+            lease_table: default_lease_table(),
+            lease_ttl: default_lease_ttl(),
+            lease_wait: default_lease_wait(),
+            instance: None,
+        }
     }
 }
 

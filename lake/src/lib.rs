@@ -13,6 +13,7 @@ mod events;
 mod failpoint;
 mod field_ids;
 mod incremental;
+mod lease;
 mod maintain;
 mod offsets;
 mod overwrite;
@@ -30,6 +31,7 @@ pub use error::LakeError;
 pub use failpoint::failpoint;
 pub use field_ids::{explain_read_failure, files_without_field_ids};
 pub use incremental::{AddedFiles, Rewritten, RowChanges, files_added_between, read_changes};
+pub use lease::{LeaseClaim, LeaseOutcome, is_lease_table};
 pub use maintain::{
     CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, ExpireOptions, ExpireReport, OrphanOptions,
     OrphanReport, read_files, read_files_at,

@@ -5,6 +5,7 @@ use ingot_lake::Lake;
 use super::CliError;
 use crate::cli::{MaintainArgs, MaintainKind};
 use crate::config::Config;
+use crate::coordinator::Coordinator;
 use crate::jobs::maintenance::MaintenanceLineage;
 use crate::output::outln;
 use crate::pipeline_run::PipelineRun;
@@ -31,7 +32,12 @@ pub async fn maintain(config: &Config, args: &MaintainArgs) -> Result<(), CliErr
     let verb = if dry_run { "would" } else { "did" };
     let run = PipelineRun::start(&config.lineage, false)?;
     let context = run.context();
-    let result = maintain_tables(&lake, &settings, table.as_deref(), args, dry_run, verb, &context).await;
+    let work = maintain_tables(&lake, &settings, table.as_deref(), args, dry_run, verb, &context);
+    // A dry run changes nothing, so it need not wait for the instance that maintains.
+    let result = match dry_run {
+        true => work.await,
+        false => Coordinator::once(lake.clone(), &config.service, "maintain tables", work).await,
+    };
     run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
     result
 }
@@ -47,6 +53,9 @@ async fn maintain_tables(
 ) -> Result<(), CliError> {
     for ident in settings.tables(lake, table).await? {
         let loaded = lake.load(&ident).await?;
+        if ingot_lake::is_lease_table(&loaded) {
+            continue;
+        }
         // A dry run changes nothing, so it is not a run lineage records.
         let lineage = (!dry_run).then(|| MaintenanceLineage::start(lake, context, &loaded, None));
         let outcome: Result<(), CliError> = async {

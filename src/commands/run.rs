@@ -5,6 +5,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::CliError;
 use crate::config::Config;
+use crate::coordinator::Coordinator;
 use crate::output::outln;
 use crate::pipeline_run::PipelineRun;
 use crate::service::Supervisor;
@@ -35,6 +36,9 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
     .await?;
     // After `prepare`, which creates the quarantine table the transforms write to.
     let run = PipelineRun::start(&config.lineage, !until_caught_up)?;
+    // Every instance ingests its share of the partitions; transforms, maintenance and
+    // schedules run where the coordinator lease is.
+    let (coordinator, resign) = Coordinator::start(lake.clone(), &config.service)?;
     let mut service = Supervisor::new();
     service.spawn(
         "maintenance",
@@ -42,6 +46,7 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
             lake.clone(),
             config.maintenance.clone(),
             run.context(),
+            coordinator.clone(),
             service.stop_signal(),
         ),
     );
@@ -50,6 +55,7 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
             lake.clone(),
             config.clone(),
             run.context(),
+            coordinator.clone(),
             service.stop_signal(),
         );
         service.spawn("transforms", task);
@@ -59,7 +65,12 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
     if !until_caught_up {
         service.spawn(
             "schedules",
-            crate::schedule::run_scheduled(config.clone(), run.context(), service.stop_signal()),
+            crate::schedule::run_scheduled(
+                config.clone(),
+                run.context(),
+                coordinator.clone(),
+                service.stop_signal(),
+            ),
         );
     }
     if config.api.enabled {
@@ -93,12 +104,18 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
         Ok(report) => {
             print_report(&report);
             match until_caught_up && !config.transforms.is_empty() {
-                true => super::transform::transform_in(config, &run.context()).await,
+                true => {
+                    let context = run.context();
+                    let transforms = super::transform::transform_in(config, &context);
+                    let what = "run the transforms";
+                    coordinator.when_leading(&lake, &config.service, what, transforms).await
+                }
                 false => Ok(()),
             }
         }
         Err(e) => Err(e.into()),
     };
+    resign.resign().await;
     let result = result.and_then(|()| match abandoned.is_empty() {
         true => Ok(()),
         false => Err(CliError::Usage(format!(

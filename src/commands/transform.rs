@@ -5,6 +5,7 @@ use ingot_transforms::{RunContext, run_transforms};
 
 use super::CliError;
 use crate::config::Config;
+use crate::coordinator::Coordinator;
 use crate::output::outln;
 use crate::pipeline_run::PipelineRun;
 use crate::service::Stop;
@@ -16,7 +17,10 @@ pub async fn transform(config: &Config, only: Option<&str>) -> Result<(), CliErr
     let lake = Lake::open(&config.catalog).await?;
     let quarantine = parse_ident(&config.ingest.quarantine_table)?;
     let run = PipelineRun::start(&config.lineage, false)?;
-    let result = run_transforms(&lake, &config.transforms, &quarantine, only, &run.context()).await;
+    let context = run.context();
+    let transforms =
+        async { Ok(run_transforms(&lake, &config.transforms, &quarantine, only, &context).await?) };
+    let result = Coordinator::once(lake.clone(), &config.service, "run the transforms", transforms).await;
     run.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
     for report in result? {
         outln!("{report}");
@@ -34,10 +38,16 @@ pub async fn transform_in(config: &Config, context: &RunContext) -> Result<(), C
     Ok(())
 }
 
-/// Every `transform.min_interval`, runs the transforms; each reads only what its input gained
-/// since its last run, so bronze commits in between are coalesced into one run. A failure is
-/// logged and retried next time; it never stops ingest.
-pub async fn run_scheduled(lake: Lake, config: Config, context: RunContext, mut stop: Stop) {
+/// Every `transform.min_interval`, runs the transforms if this instance coordinates; each
+/// reads only what its input gained since its last run, so bronze commits in between are
+/// coalesced into one run. A failure is logged and retried next time; it never stops ingest.
+pub async fn run_scheduled(
+    lake: Lake,
+    config: Config,
+    context: RunContext,
+    coordinator: Coordinator,
+    mut stop: Stop,
+) {
     if config.transforms.is_empty() {
         return;
     }
@@ -52,8 +62,10 @@ pub async fn run_scheduled(lake: Lake, config: Config, context: RunContext, mut 
             _ = tick.tick() => {}
             _ = stop.requested() => return,
         }
-        // A run in progress is finished, not cut: its lineage ends COMPLETE or FAIL.
-        if let Err(e) = run_transforms(&lake, &config.transforms, &quarantine, None, &context).await {
+        // A run in progress is finished, not cut by a stop (its lineage ends COMPLETE or FAIL);
+        // only losing the lease cuts it.
+        let transforms = run_transforms(&lake, &config.transforms, &quarantine, None, &context);
+        if let Some(Err(e)) = coordinator.lead("the transform run", transforms).await {
             tracing::warn!(error = %e, "transform run failed; trying again next interval");
         }
     }

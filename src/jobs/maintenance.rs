@@ -11,6 +11,7 @@ use ingot_transforms::RunContext;
 use metrics::{counter, histogram};
 use serde::Deserialize;
 
+use crate::coordinator::Coordinator;
 use crate::service::Stop;
 
 /// `[maintenance]`: how tables are compacted and cleaned.
@@ -95,10 +96,17 @@ impl MaintenanceConfig {
     }
 }
 
-/// Runs compaction, expiry and orphan cleanup on every table each `interval`, until the
-/// future is dropped. A failure is logged and tried again next round; it never stops ingest.
-/// Each table's round is a lineage run (`pipeline.maintain_<table>`) with its nominal time.
-pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig, context: RunContext, mut stop: Stop) {
+/// Runs compaction, expiry and orphan cleanup on every table each `interval` if this instance
+/// coordinates, until the future is dropped. A failure is logged and tried again next round;
+/// it never stops ingest. Each table's round is a lineage run (`pipeline.maintain_<table>`)
+/// with its nominal time.
+pub async fn run_scheduled(
+    lake: Lake,
+    config: MaintenanceConfig,
+    context: RunContext,
+    coordinator: Coordinator,
+    mut stop: Stop,
+) {
     if config.interval.is_zero() {
         return;
     }
@@ -111,7 +119,8 @@ pub async fn run_scheduled(lake: Lake, config: MaintenanceConfig, context: RunCo
             _ = stop.requested() => return,
         }
         let nominal = ingot_lineage::now();
-        if let Err(e) = maintain_all(&lake, &config, &context, &nominal, Some(&stop)).await {
+        let round = maintain_all(&lake, &config, &context, &nominal, Some(&stop));
+        if let Some(Err(e)) = coordinator.lead("the maintenance round", round).await {
             tracing::warn!(error = %e, "scheduled maintenance failed; trying again next interval");
         }
     }
@@ -131,6 +140,9 @@ pub(crate) async fn maintain_all(
             return Ok(());
         }
         let before = lake.load(&ident).await?;
+        if ingot_lake::is_lease_table(&before) {
+            continue;
+        }
         let run = MaintenanceLineage::start(lake, context, &before, Some(nominal));
         let started = std::time::Instant::now();
         let result = maintain_one(lake, config, &ident).await;

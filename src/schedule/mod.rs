@@ -15,6 +15,7 @@ use ingot_transforms::RunContext;
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::coordinator::Coordinator;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -107,7 +108,12 @@ fn save_state(path: &Path, state: &State) {
 }
 
 /// Runs the schedules until the future is dropped.
-pub async fn run_scheduled(config: Config, context: RunContext, mut stop: crate::service::Stop) {
+pub async fn run_scheduled(
+    config: Config,
+    context: RunContext,
+    coordinator: Coordinator,
+    mut stop: crate::service::Stop,
+) {
     if config.schedule.is_empty() {
         return;
     }
@@ -130,11 +136,20 @@ pub async fn run_scheduled(config: Config, context: RunContext, mut stop: crate:
                 Some(last) => cron.last_at_or_before(now).filter(|due| due > last),
             };
             if let Some(nominal) = due {
-                tracing::info!(schedule = %entry.name, nominal = %nominal, "running schedule");
                 let context =
                     RunContext { nominal: Some(ingot_lineage::format_time(nominal)), ..context.clone() };
-                if let Err(e) = run_action(&config, entry, nominal, &context).await {
-                    tracing::warn!(schedule = %entry.name, error = %e, "scheduled run failed");
+                // Only the coordinating instance runs it; the others leave it due, so whoever
+                // coordinates next runs what was missed.
+                let action = async {
+                    tracing::info!(schedule = %entry.name, nominal = %nominal, "running schedule");
+                    run_action(&config, entry, nominal, &context).await
+                };
+                match coordinator.lead("the scheduled action", action).await {
+                    None => continue,
+                    Some(Err(e)) => {
+                        tracing::warn!(schedule = %entry.name, error = %e, "scheduled run failed")
+                    }
+                    Some(Ok(())) => {}
                 }
                 state.insert(entry.name.clone(), nominal);
                 save_state(&path, &state);

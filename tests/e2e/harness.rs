@@ -130,6 +130,9 @@ interval = "500ms"
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingot"));
         cmd.arg("--config").arg(&self.config).args(args);
         cmd.env("INGOT_LOG", "warn");
+        // Tests crash runs on purpose: the coordinator lease of a crashed run runs out in
+        // seconds, not the default half minute.
+        cmd.env("INGOT_SERVICE__LEASE_TTL", "5s");
         if self.uses_aws() {
             cmd.env("INGOT_CATALOG__STORAGE__SECRET_ACCESS_KEY", SECRET_ACCESS_KEY);
         }

@@ -6,6 +6,7 @@ mod audit;
 mod catalog_proxy;
 mod cli;
 mod company;
+mod coordination;
 mod glue;
 mod glue_server;
 mod harness;
