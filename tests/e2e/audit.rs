@@ -10,9 +10,7 @@ use ingot_lake::{Lake, parse_ident};
 use serde_json::Value;
 
 use crate::harness::*;
-use crate::transforms::{
-    first_round_then_late_events, int, query, snapshot_ids, text, transforms_toml, workspace,
-};
+use crate::transforms::{first_round_then_late_events, int, query, snapshot_ids, text, workspace};
 
 /// Appends to `table` a copy of the first row of `select` with `column` set to `value`,
 /// keeping the table's recorded progress — as someone editing the table by hand would.

@@ -447,3 +447,42 @@ pub async fn assert_orders_hold_each_offset_once(ws: &Workspace, produced: usize
 pub fn manifest_dir() -> String {
     std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
 }
+
+/// The demo's silver and two gold tables (`sql/`), run every second by `ingot run`.
+pub fn transforms_toml() -> String {
+    let sql = Path::new(&manifest_dir()).join("sql");
+    format!(
+        r#"
+[transform]
+min_interval = "1s"
+
+[[transforms]]
+table = "silver.orders"
+kind = "silver"
+sql = "{silver}"
+input = "bronze.orders"
+event_time = "occurred_at"
+key = "idempotency_key"
+lateness = "1h"
+
+[[transforms]]
+table = "gold.revenue_hourly"
+kind = "gold"
+sql = "{hourly}"
+input = "silver.orders"
+event_time = "occurred_at"
+window = "1h"
+
+[[transforms]]
+table = "gold.customer_daily"
+kind = "gold"
+sql = "{daily}"
+input = "silver.orders"
+event_time = "occurred_at"
+window = "1d"
+"#,
+        silver = sql.join("silver/orders.sql").display(),
+        hourly = sql.join("gold/revenue_hourly.sql").display(),
+        daily = sql.join("gold/customer_daily.sql").display(),
+    )
+}

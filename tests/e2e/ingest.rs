@@ -227,7 +227,7 @@ async fn scheduled_compaction_and_transforms_during_ingest_keep_exactly_once() {
     let broker = Broker::start();
     let topics = format!(
         "{ORDERS_TOPIC}\n[maintenance]\ninterval = \"1s\"\ncompact_min_files = 2\n{}",
-        crate::transforms::transforms_toml()
+        transforms_toml()
     );
     let ws = Workspace::new(&broker, &demo_contracts(), 150, &topics);
     ws.ingot(&["produce", "--topic", "orders", "--count", "200"]);

@@ -86,7 +86,7 @@ async fn metadata_json(ws: &Workspace, table: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn tables_let_other_engines_retry_and_list_snapshots_in_commit_order() {
     let broker = Broker::start();
-    let topics = format!("{ORDERS_TOPIC}\n{}", crate::transforms::transforms_toml());
+    let topics = format!("{ORDERS_TOPIC}\n{}", transforms_toml());
     let ws = Workspace::new(&broker, &demo_contracts(), 300, &topics);
     for seed in ["1", "2", "3"] {
         ws.ingot(&["produce", "--topic", "orders", "--count", "700", "--late-ratio", "0.05", "--seed", seed]);

@@ -267,7 +267,7 @@ async fn a_client_that_goes_away_stops_its_query() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transform_over_its_memory_budget_fails_naming_the_key_and_resumes_within_it() {
     let broker = Broker::start();
-    let topics = format!("{ORDERS_TOPIC}\n{}", crate::transforms::transforms_toml());
+    let topics = format!("{ORDERS_TOPIC}\n{}", transforms_toml());
     let ws = Workspace::new(&broker, &demo_contracts(), 500, &topics);
     ws.ingot(&["produce", "--topic", "orders", "--count", "2000"]);
     // gold.revenue_hourly (the second entry) aggregates in DataFusion: 1 KiB holds no group.

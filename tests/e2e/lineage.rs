@@ -91,7 +91,7 @@ fn workspace(broker: &Broker, receiver: &Receiver) -> Workspace {
         "[lineage]\ntransport = \"http\"\nurl = \"{}\"\nnamespace = \"ingot-test\"\n{SOURCE}\n",
         receiver.url
     );
-    let topics = format!("{ORDERS_TOPIC}\n{lineage}\n{}", crate::transforms::transforms_toml());
+    let topics = format!("{ORDERS_TOPIC}\n{lineage}\n{}", transforms_toml());
     Workspace::new(broker, &demo_contracts(), 500, &topics)
 }
 

@@ -23,6 +23,7 @@ mod quarantine_cli;
 mod readers;
 mod rest;
 mod rest_server;
+mod run_spans;
 mod s3;
 mod s3_server;
 mod secrets;

@@ -54,10 +54,7 @@ fn value(
 async fn metrics_parse_as_prometheus_and_equal_what_the_run_did() {
     let broker = Broker::start();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let topics = format!(
-        "{ORDERS_TOPIC}\n{}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n",
-        crate::transforms::transforms_toml()
-    );
+    let topics = format!("{ORDERS_TOPIC}\n{}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n", transforms_toml());
     let ws = Workspace::new(&broker, &demo_contracts(), 200, &topics);
     ws.ingot(&["produce", "--topic", "orders", "--count", "1000", "--bad-ratio", "0.1"]);
     let mut service =
@@ -153,7 +150,7 @@ async fn maintenance_lineage_delivery_and_freshness_are_measured() {
     let topics = format!(
         "{ORDERS_TOPIC}\n{}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[maintenance]\ninterval = \"1s\"\n\n\
          [lineage]\ntransport = \"file\"\npath = \"lineage.jsonl\"\n",
-        crate::transforms::transforms_toml()
+        transforms_toml()
     );
     let ws = Workspace::new(&broker, &demo_contracts(), 200, &topics);
     ws.ingot(&["produce", "--topic", "orders", "--count", "600"]);

@@ -39,7 +39,7 @@ fn order_at(seconds: i64) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_pills_are_quarantined_and_ingest_goes_on() {
     let broker = Broker::start();
-    let topics = format!("{ORDERS_TOPIC}\n{}", crate::transforms::transforms_toml());
+    let topics = format!("{ORDERS_TOPIC}\n{}", transforms_toml());
     let ws = Workspace::new(&broker, &demo_contracts(), 100_000, &topics);
     ws.ingot(&["produce", "--topic", "orders", "--count", "500", "--seed", "1"]);
     let now_ms = chrono::Utc::now().timestamp_millis();

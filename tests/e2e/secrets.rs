@@ -62,7 +62,7 @@ async fn a_catalog_password_stays_out_of_answers_metrics_lineage_and_logs() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let topics = format!(
         "{ORDERS_TOPIC}\n{}\n[lineage]\ntransport = \"file\"\npath = \"lineage.jsonl\"\n\n[api]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n",
-        crate::transforms::transforms_toml()
+        transforms_toml()
     );
     let ws = Workspace::with_catalog(&broker, &demo_contracts(), 200, &topics, Some(&postgres.uri));
     ws.ingot(&["produce", "--topic", "orders", "--count", "600", "--bad-ratio", "0.1"]);

@@ -318,7 +318,7 @@ async fn compactions(ws: &Workspace, table: &str) -> usize {
 async fn the_service_compacting_every_second_under_steady_input_ends_equal_to_a_recomputation() {
     let broker = Broker::start();
     let maintenance = "[maintenance]\ninterval = \"1s\"\ncompact_min_files = 2\n";
-    let topics = format!("{ORDERS_TOPIC}\n{}\n{maintenance}", crate::transforms::transforms_toml());
+    let topics = format!("{ORDERS_TOPIC}\n{}\n{maintenance}", transforms_toml());
     let ws = Workspace::new(&broker, &demo_contracts(), 100, &topics);
     let mut service = ws.spawn_with_env(&["run"], &[]);
     let args = [

@@ -16,7 +16,7 @@ async fn sigterm_at_any_moment_drains_every_task_and_ends_every_lineage_run() {
     let topics = format!(
         "{ORDERS_TOPIC}\n{}\n[maintenance]\ninterval = \"1s\"\ncompact_min_files = 2\n\n\
          [lineage]\ntransport = \"file\"\npath = \"lineage.jsonl\"\n\n[service]\nshutdown_timeout = \"20s\"\n",
-        crate::transforms::transforms_toml()
+        transforms_toml()
     );
     let ws = Workspace::new(&broker, &demo_contracts(), 150, &topics);
     let producer =

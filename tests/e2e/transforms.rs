@@ -3,7 +3,6 @@
 //! independent readers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMicrosecondType};
@@ -13,44 +12,6 @@ use ingot_transforms::query::run_query;
 
 use crate::harness::*;
 use crate::readers::{At, Engine, read_rows};
-
-pub fn transforms_toml() -> String {
-    let sql = Path::new(&manifest_dir()).join("sql");
-    format!(
-        r#"
-[transform]
-min_interval = "1s"
-
-[[transforms]]
-table = "silver.orders"
-kind = "silver"
-sql = "{silver}"
-input = "bronze.orders"
-event_time = "occurred_at"
-key = "idempotency_key"
-lateness = "1h"
-
-[[transforms]]
-table = "gold.revenue_hourly"
-kind = "gold"
-sql = "{hourly}"
-input = "silver.orders"
-event_time = "occurred_at"
-window = "1h"
-
-[[transforms]]
-table = "gold.customer_daily"
-kind = "gold"
-sql = "{daily}"
-input = "silver.orders"
-event_time = "occurred_at"
-window = "1d"
-"#,
-        silver = sql.join("silver/orders.sql").display(),
-        hourly = sql.join("gold/revenue_hourly.sql").display(),
-        daily = sql.join("gold/customer_daily.sql").display(),
-    )
-}
 
 pub(crate) fn workspace(broker: &Broker) -> Workspace {
     Workspace::new(broker, &demo_contracts(), 500, &format!("{ORDERS_TOPIC}\n{}", transforms_toml()))
