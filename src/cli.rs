@@ -205,6 +205,15 @@ pub enum QuarantineKind {
         #[arg(long, default_value = "table")]
         format: ingot_transforms::query::OutputFormat,
     },
+    /// Decode quarantined messages again with the current contract and rules and append the
+    /// ones that now pass to bronze, with their original Kafka coordinates, exactly once.
+    Redrive {
+        #[command(flatten)]
+        filter: QuarantineFilter,
+        /// Decode and count; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Which quarantined messages: every filter given must match.

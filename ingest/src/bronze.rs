@@ -9,11 +9,16 @@ use ingot_lake::{SourceOffsets, Table, TableIdent, TableSpec, table_arrow_schema
 use ingot_proto::{BatchDecoder, DecodeFailure, FailureReason, MessageDescriptor, contract_arrow_schema};
 
 use crate::meta::{self, KafkaColumns, MessageMeta};
-use crate::{IngestError, TopicConfig};
+use crate::{IngestConfig, IngestError, TopicConfig};
 
 /// Names of the Kafka metadata columns of every bronze table.
 pub const KAFKA_COLUMNS: [&str; 6] =
     [meta::TOPIC, meta::PARTITION, meta::OFFSET, meta::TIMESTAMP, meta::KEY, meta::INGESTED_AT];
+
+/// The bronze table of a topic: `<ingest.bronze_namespace>.<topic's table name>`.
+pub fn bronze_ident(config: &IngestConfig, topic: &TopicConfig) -> Result<TableIdent, IngestError> {
+    Ok(ingot_lake::parse_ident(&format!("{}.{}", config.bronze_namespace, topic.table_name()))?)
+}
 
 /// The bronze table a topic should have: the contract's columns, then the Kafka columns,
 /// partitioned by the day of the event time (or of the Kafka timestamp).
@@ -61,20 +66,25 @@ impl BronzeBuffer {
         message: MessageDescriptor,
         max_message_bytes: usize,
     ) -> Result<Self, IngestError> {
-        let schema: SchemaRef = Arc::new(table_arrow_schema(table)?);
+        let schema = Arc::new(table_arrow_schema(table)?);
+        Self::for_schema(table.identifier().clone(), schema, topic, message, max_message_bytes)
+    }
+
+    /// A buffer producing rows of `schema` (a table's, or the one it will have once evolved).
+    pub fn for_schema(
+        ident: TableIdent,
+        schema: SchemaRef,
+        topic: &TopicConfig,
+        message: MessageDescriptor,
+        max_message_bytes: usize,
+    ) -> Result<Self, IngestError> {
         let contract_columns: Vec<_> =
             schema.fields().iter().filter(|f| !KAFKA_COLUMNS.contains(&f.name().as_str())).cloned().collect();
         let decoder =
             BatchDecoder::new(message.clone(), Arc::new(Schema::new(contract_columns)), max_message_bytes)?
                 .allow_unknown_fields(topic.allow_unknown_fields)
                 .with_rules(&topic.rules)?;
-        Ok(Self {
-            ident: table.identifier().clone(),
-            decoder,
-            schema,
-            kafka: KafkaColumns::new(),
-            consumed: SourceOffsets::default(),
-        })
+        Ok(Self { ident, decoder, schema, kafka: KafkaColumns::new(), consumed: SourceOffsets::default() })
     }
 
     /// The message type of this topic.

@@ -79,7 +79,7 @@ impl Pipeline {
         let mut bronze_tables = HashMap::new();
         for topic in topic_configs {
             let message = registry.message(&topic.message)?;
-            let ident = parse_ident(&format!("{}.{}", config.bronze_namespace, topic.table_name()))?;
+            let ident = crate::bronze::bronze_ident(&config, &topic)?;
             let spec = bronze_table_spec(ident, &message, topic.event_time.as_deref())?;
             let (table, status) =
                 until_available(&format!("prepare {}", spec.ident), config.retry_unavailable_for, || async {

@@ -39,8 +39,8 @@ pub use maintain::{
 pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_commit};
 pub use overwrite::{Overwrite, Replaced, partition_paths};
 pub use read::{
-    SnapshotInfo, TableSize, column_for, list_snapshots, read_table, table_arrow_schema, table_size,
-    to_schema,
+    SnapshotInfo, TableSize, column_for, list_snapshots, read_columns_in_range, read_table,
+    table_arrow_schema, table_size, to_schema,
 };
 pub use schema::{TableSpec, TableStatus};
 pub use state::{

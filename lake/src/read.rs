@@ -71,6 +71,34 @@ pub async fn read_table(table: &Table, snapshot_id: Option<i64>) -> Result<Vec<R
     }
 }
 
+/// The values of `columns` in the rows whose Int64 column `range.0` lies within
+/// `range.1..=range.2`, at the current snapshot: a narrow read (only those columns; files
+/// whose statistics put them outside the range are skipped). Callers that need exactness
+/// check the range column again: a reader may return rows of a file it could not prune.
+pub async fn read_columns_in_range(
+    table: &Table,
+    columns: &[&str],
+    range: (&str, i64, i64),
+) -> Result<Vec<RecordBatch>, LakeError> {
+    use iceberg::expr::Reference;
+    use iceberg::spec::Datum;
+    let context = format!("scan {}", table.identifier());
+    let (column, low, high) = range;
+    let filter = Reference::new(column)
+        .greater_than_or_equal_to(Datum::long(low))
+        .and(Reference::new(column).less_than_or_equal_to(Datum::long(high)));
+    let stream = table
+        .scan()
+        .select(columns.iter().copied())
+        .with_filter(filter)
+        .build()
+        .map_err(LakeError::iceberg(context.clone()))?
+        .to_arrow()
+        .await
+        .map_err(LakeError::iceberg(context.clone()))?;
+    stream.try_collect().await.map_err(LakeError::iceberg(context))
+}
+
 /// The table's snapshots, oldest first.
 pub fn list_snapshots(table: &Table) -> Vec<SnapshotInfo> {
     let mut snapshots: Vec<SnapshotInfo> = table

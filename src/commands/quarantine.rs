@@ -1,15 +1,23 @@
-//! `ingot quarantine stats|list`: what the quarantine holds, by topic, reason and contract
-//! rule, or the messages themselves — SQL over the quarantine table through the same bounded
-//! query path as `ingot query`. Silver's own rejections (late rows, silver rules) are there
-//! too, with the Kafka coordinates of the message they came from (`message_type` names the
-//! silver table).
+//! `ingot quarantine stats|list|redrive`: what the quarantine holds, by topic, reason and
+//! contract rule, or the messages themselves — SQL over the quarantine table through the same
+//! bounded query path as `ingot query` — and the re-drive of messages that pass now. Silver's
+//! own rejections (late rows, silver rules) are there too, with the Kafka coordinates of the
+//! message they came from (`message_type` names the silver table); they are in bronze
+//! already and are never re-driven.
 
-use ingot_transforms::query::parse_timestamp;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use ingot_ingest::{Quarantined, redrive_topic};
+use ingot_lake::Lake;
+use ingot_proto::ContractRegistry;
+use ingot_transforms::query::{parse_timestamp, run_query};
 
 use super::CliError;
 use super::query::run_sql;
 use crate::cli::{QuarantineFilter, QuarantineKind};
 use crate::config::Config;
+use crate::output::outln;
 
 pub async fn quarantine(config: &Config, which: &QuarantineKind) -> Result<(), CliError> {
     let table = &config.ingest.quarantine_table;
@@ -32,14 +40,90 @@ pub async fn quarantine(config: &Config, which: &QuarantineKind) -> Result<(), C
             );
             run_sql(config, &sql, *format).await
         }
+        QuarantineKind::Redrive { filter, dry_run } => redrive(config, filter, *dry_run).await,
     }
 }
 
+/// Re-drives, topic by topic, the quarantined messages the filter selects.
+async fn redrive(config: &Config, filter: &QuarantineFilter, dry_run: bool) -> Result<(), CliError> {
+    if let Some(topic) = &filter.topic
+        && !config.topics.iter().any(|t| &t.topic == topic)
+    {
+        return Err(CliError::Usage(format!("--topic {topic} is not one of the config's [[topics]]")));
+    }
+    let lake = Lake::open(&config.catalog).await?;
+    let registry = ContractRegistry::load(&config.contracts.dir)?;
+    let table = &config.ingest.quarantine_table;
+    // Transform tables' rejections are rows of bronze already: never re-driven.
+    let transform_tables: Vec<String> = config.transforms.iter().map(|t| literal(&t.table)).collect();
+    for topic in config.topics.iter().filter(|t| filter.topic.as_ref().is_none_or(|only| only == &t.topic)) {
+        let mut conditions = filter.conditions()?;
+        conditions.retain(|c| !c.starts_with("_kafka_topic"));
+        conditions.push(format!("_kafka_topic = {}", literal(&topic.topic)));
+        if !transform_tables.is_empty() {
+            conditions.push(format!("message_type NOT IN ({})", transform_tables.join(", ")));
+        }
+        let sql = format!(
+            "SELECT _kafka_partition, _kafka_offset, _kafka_timestamp, _kafka_key, payload FROM {table} \
+             WHERE {} ORDER BY _kafka_partition, _kafka_offset",
+            conditions.join(" AND ")
+        );
+        let messages = quarantined(run_query(&lake, &sql).await?.batches)?;
+        let report = redrive_topic(&lake, &registry, &config.ingest, topic, messages, dry_run).await?;
+        outln!("{}{report}", if dry_run { "(dry run) " } else { "" });
+    }
+    Ok(())
+}
+
+/// The quarantine's rows as messages to decode again.
+fn quarantined(batches: Vec<RecordBatch>) -> Result<Vec<Quarantined>, CliError> {
+    let mut messages = Vec::new();
+    for batch in &batches {
+        let bad = |what: &str| {
+            CliError::Usage(format!("the quarantine table's {what} column is not as ingot writes it"))
+        };
+        let partition =
+            batch.column(0).as_primitive_opt::<Int32Type>().ok_or_else(|| bad("_kafka_partition"))?;
+        let offset = batch.column(1).as_primitive_opt::<Int64Type>().ok_or_else(|| bad("_kafka_offset"))?;
+        let timestamp = batch
+            .column(2)
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .ok_or_else(|| bad("_kafka_timestamp"))?;
+        let key = batch.column(3).as_binary_opt::<i64>().ok_or_else(|| bad("_kafka_key"))?;
+        let payload = batch.column(4).as_binary_opt::<i64>().ok_or_else(|| bad("payload"))?;
+        for row in 0..batch.num_rows() {
+            let bytes = |column: &arrow_array::LargeBinaryArray| {
+                column.is_valid(row).then(|| column.value(row).to_vec())
+            };
+            messages.push(Quarantined {
+                partition: partition.value(row),
+                offset: offset.value(row),
+                timestamp_ms: timestamp.is_valid(row).then(|| timestamp.value(row).div_euclid(1000)),
+                key: bytes(key),
+                payload: bytes(payload),
+            });
+        }
+    }
+    Ok(messages)
+}
+
+/// A SQL string literal with quotes doubled, so no value can change the statement.
+fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
 impl QuarantineFilter {
-    /// ` WHERE …` for the filters given (empty without any). Values are SQL string
-    /// literals with quotes doubled, so no filter can change the statement.
+    /// ` WHERE …` for the filters given (empty without any).
     fn where_clause(&self) -> Result<String, CliError> {
-        let literal = |value: &str| format!("'{}'", value.replace('\'', "''"));
+        let conditions = self.conditions()?;
+        Ok(match conditions.is_empty() {
+            true => String::new(),
+            false => format!(" WHERE {}", conditions.join(" AND ")),
+        })
+    }
+
+    /// One SQL condition per filter given; values are literals (see [`literal`]).
+    fn conditions(&self) -> Result<Vec<String>, CliError> {
         let mut conditions = Vec::new();
         if let Some(topic) = &self.topic {
             conditions.push(format!("_kafka_topic = {}", literal(topic)));
@@ -54,9 +138,6 @@ impl QuarantineFilter {
             let at = parse_timestamp(since)?;
             conditions.push(format!("_ingested_at >= to_timestamp_micros({})", at.timestamp_micros()));
         }
-        Ok(match conditions.is_empty() {
-            true => String::new(),
-            false => format!(" WHERE {}", conditions.join(" AND ")),
-        })
+        Ok(conditions)
     }
 }

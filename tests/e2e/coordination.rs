@@ -9,7 +9,7 @@ use chrono::Utc;
 use ingot_lake::Lake;
 
 use crate::harness::*;
-use crate::run_spans::{assert_never_two_at_once, transform_runs};
+use crate::run_spans::{Instance, assert_never_two_at_once, transform_runs};
 use crate::transforms::assert_consistent;
 
 /// The lease time the harness gives every ingot it starts.
@@ -83,8 +83,12 @@ async fn one_instance_transforms_and_a_survivor_takes_over_within_the_lease_time
     assert!(terminate(&mut survivor_process), "the survivor drains\n{}", ws.spawned_logs());
 
     assert_never_two_at_once(&[
-        (leader.to_string(), transform_runs(&lineage_of(leader)), Some(killed_at)),
-        (survivor.to_string(), transform_runs(&lineage_of(survivor)), None),
+        Instance {
+            name: leader.into(),
+            runs: transform_runs(&lineage_of(leader)),
+            killed_at: Some(killed_at),
+        },
+        Instance { name: survivor.into(), runs: transform_runs(&lineage_of(survivor)), killed_at: None },
     ]);
     // The survivor gave the lease up on its way out: a one-shot transform runs at once.
     let out = ws.ingot(&["transform"]);

@@ -21,6 +21,7 @@ mod poison;
 mod postgres;
 mod quarantine_cli;
 mod readers;
+mod redrive;
 mod rest;
 mod rest_server;
 mod run_spans;

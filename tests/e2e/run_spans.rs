@@ -38,12 +38,21 @@ pub fn transform_runs(path: &Path) -> Vec<RunSpan> {
     runs
 }
 
-/// Fails if a run of one instance overlaps a run of another. A run without an end lasted
-/// until its process was killed (`killed_at`), or is still going.
-pub fn assert_never_two_at_once(instances: &[(String, Vec<RunSpan>, Option<DateTime<Utc>>)]) {
+/// One instance's transform runs; a run without an end lasted until the process was killed
+/// (`killed_at`), or is still going.
+pub struct Instance {
+    pub name: String,
+    pub runs: Vec<RunSpan>,
+    pub killed_at: Option<DateTime<Utc>>,
+}
+
+/// Fails if a run of one instance overlaps a run of another.
+pub fn assert_never_two_at_once(instances: &[Instance]) {
     let far = Utc::now() + chrono::Duration::days(1);
-    for (i, (name_a, runs_a, killed_a)) in instances.iter().enumerate() {
-        for (name_b, runs_b, killed_b) in &instances[i + 1..] {
+    for (i, one) in instances.iter().enumerate() {
+        let (name_a, runs_a, killed_a) = (&one.name, &one.runs, &one.killed_at);
+        for other in &instances[i + 1..] {
+            let (name_b, runs_b, killed_b) = (&other.name, &other.runs, &other.killed_at);
             for a in runs_a {
                 for b in runs_b {
                     let end_a = a.end.or(*killed_a).unwrap_or(far);

@@ -16,7 +16,7 @@ mod harness;
 mod run_spans;
 
 use harness::*;
-use run_spans::{assert_never_two_at_once, transform_runs};
+use run_spans::{Instance, assert_never_two_at_once, transform_runs};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn members_killed_added_restarted_store_each_offset_once_and_transform_one_at_a_time() {
@@ -82,8 +82,12 @@ async fn members_killed_added_restarted_store_each_offset_once_and_transform_one
     assert_orders_hold_each_offset_once(&ws, total).await;
     // Never two transform runs at once. The restarted member's file holds two processes'
     // runs; the first one's runs all ended when it drained.
-    let instances: Vec<_> = (0..4)
-        .map(|n| (format!("member-{n}"), transform_runs(&lineage_of(n)), (n == leader).then_some(killed_at)))
+    let instances: Vec<Instance> = (0..4)
+        .map(|n| Instance {
+            name: format!("member-{n}"),
+            runs: transform_runs(&lineage_of(n)),
+            killed_at: (n == leader).then_some(killed_at),
+        })
         .collect();
     assert_never_two_at_once(&instances);
 }

@@ -1,0 +1,246 @@
+//! Re-drive: quarantined messages decoded again with the current contract and rules, and the
+//! ones that now pass appended to bronze with their original Kafka coordinates — exactly once.
+//!
+//! The quarantine stays as it is (immutable); a message's bronze row is the record that it was
+//! re-driven. Exactly once comes from two checks made against the very snapshot the append
+//! commits on (a lost race checks again):
+//! - only offsets below what bronze records for the partition are re-driven: ingest never
+//!   appends below that, so it cannot append the same message again (a message at or past it
+//!   will be read again by ingest itself, and decoded with the current contract there);
+//! - offsets bronze already holds (an earlier re-drive, or one cut off by a crash) are left out.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type};
+use arrow_array::{BooleanArray, RecordBatch};
+use arrow_select::filter::filter_record_batch;
+use ingot_lake::{
+    COMMIT_ID_PROPERTY, Lake, LakeError, SourceOffsets, Table, find_commit, read_columns_in_range,
+    table_arrow_schema, write_data_files,
+};
+use ingot_proto::ContractRegistry;
+use sha2::{Digest, Sha256};
+
+use crate::bronze::{BronzeBuffer, bronze_ident, bronze_table_spec};
+use crate::meta::{self, MessageMeta};
+use crate::{IngestConfig, IngestError, TopicConfig};
+
+/// Summary property of a re-drive's snapshot: how many quarantined messages it appended.
+pub const REDRIVEN_PROPERTY: &str = "ingot.redriven-messages";
+
+/// How often a re-drive's append is tried when other writers keep committing first.
+const ATTEMPTS: u32 = 20;
+
+/// One quarantined message, as the quarantine table holds it.
+#[derive(Debug, Clone)]
+pub struct Quarantined {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// What a re-drive of one topic found and did.
+#[derive(Debug, Clone, Default)]
+pub struct RedriveReport {
+    pub topic: String,
+    pub table: String,
+    /// Quarantined messages considered.
+    pub candidates: usize,
+    /// Messages that now decode and pass every rule.
+    pub passing: usize,
+    /// Appended to bronze by this run (0 in a dry run).
+    pub appended: usize,
+    /// Passing, but already in bronze (re-driven before).
+    pub already_in_bronze: usize,
+    /// Passing, but at or past bronze's progress on their partition: ingest reads them again.
+    pub left_to_ingest: usize,
+    /// Messages that still fail, by reason code.
+    pub still_failing: BTreeMap<String, usize>,
+    pub snapshot_id: Option<i64>,
+}
+
+impl std::fmt::Display for RedriveReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} quarantined considered, {} pass now; appended {} to {}, {} already there, {} left to ingest",
+            self.topic,
+            self.candidates,
+            self.passing,
+            self.appended,
+            self.table,
+            self.already_in_bronze,
+            self.left_to_ingest
+        )?;
+        for (reason, n) in &self.still_failing {
+            write!(f, "\n  still failing ({reason}): {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Re-drives `messages` (quarantined from `topic`) into its bronze table; see the module docs.
+/// A dry run decodes and checks, and changes nothing.
+pub async fn redrive_topic(
+    lake: &Lake,
+    registry: &ContractRegistry,
+    config: &IngestConfig,
+    topic: &TopicConfig,
+    messages: Vec<Quarantined>,
+    dry_run: bool,
+) -> Result<RedriveReport, IngestError> {
+    let ident = bronze_ident(config, topic)?;
+    let message = registry.message(&topic.message)?;
+    let spec = bronze_table_spec(ident.clone(), &message, topic.event_time.as_deref())?;
+    let mut report = RedriveReport {
+        topic: topic.topic.clone(),
+        table: ident.to_string(),
+        candidates: messages.len(),
+        ..Default::default()
+    };
+    // The table as the current contract wants it: evolved now, or (dry run) as it would be.
+    let (table, schema) = match dry_run {
+        true => (lake.load(&ident).await?, Arc::new(spec.schema.clone())),
+        false => {
+            let (table, _) = lake.ensure_table(&spec).await?;
+            let schema = Arc::new(table_arrow_schema(&table)?);
+            (table, schema)
+        }
+    };
+    let mut buffer =
+        BronzeBuffer::for_schema(ident.clone(), schema, topic, message, config.max_message_bytes)?;
+    let now = chrono::Utc::now().timestamp_micros();
+    for m in &messages {
+        let meta = MessageMeta {
+            topic: &topic.topic,
+            partition: m.partition,
+            offset: m.offset,
+            timestamp_ms: m.timestamp_ms,
+            key: m.key.as_deref(),
+        };
+        if let Some(failure) = buffer.push(&meta, m.payload.as_deref(), now)? {
+            *report.still_failing.entry(failure.reason.code().to_string()).or_default() += 1;
+        }
+    }
+    let (passing, _) = buffer.take()?;
+    report.passing = passing.iter().map(RecordBatch::num_rows).sum();
+    if report.passing == 0 {
+        return Ok(report);
+    }
+    if dry_run {
+        let (_, already, later) = not_yet_in(&table, &topic.topic, &passing).await?;
+        (report.already_in_bronze, report.left_to_ingest) = (already, later);
+        return Ok(report);
+    }
+    let commit_id = commit_id(&ident.to_string(), &passing);
+    let mut table = table;
+    for attempt in 1..=ATTEMPTS {
+        if let Some(snapshot_id) = find_commit(&table, &commit_id) {
+            // This very re-drive landed before (a lost answer, or a run cut off after it).
+            report.snapshot_id = Some(snapshot_id);
+            report.already_in_bronze = report.passing;
+            return Ok(report);
+        }
+        let (kept, already, later) = not_yet_in(&table, &topic.topic, &passing).await?;
+        (report.already_in_bronze, report.left_to_ingest) = (already, later);
+        let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
+        if rows == 0 {
+            return Ok(report);
+        }
+        let files = write_data_files(&table, &kept).await?;
+        crate::failpoint::hit("redrive-before-commit");
+        let summary = HashMap::from([
+            (COMMIT_ID_PROPERTY.to_string(), commit_id.clone()),
+            (REDRIVEN_PROPERTY.to_string(), rows.to_string()),
+        ]);
+        match lake.commit_append(&table, files, summary).await {
+            Ok(committed) => {
+                crate::failpoint::hit("redrive-after-commit");
+                report.appended = rows;
+                report.snapshot_id = committed.metadata().current_snapshot_id();
+                tracing::info!(table = %ident, rows, attempt, "re-driven from the quarantine");
+                return Ok(report);
+            }
+            Err(LakeError::CommitConflict { .. } | LakeError::CommitUnknown { .. }) => {
+                tracing::info!(table = %ident, attempt, "re-drive lost a commit race; checking again");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        table = lake.load(&ident).await?;
+    }
+    Err(IngestError::RetriesExhausted {
+        what: format!("re-drive into {ident}"),
+        attempts: ATTEMPTS,
+        last: "other writers kept committing first".into(),
+    })
+}
+
+/// The passing rows bronze lacks and may take: below the table's recorded offset for their
+/// partition and not in the table yet. Also returns how many were already there and how many
+/// are left to ingest.
+async fn not_yet_in(
+    table: &Table,
+    topic: &str,
+    passing: &[RecordBatch],
+) -> Result<(Vec<RecordBatch>, usize, usize), IngestError> {
+    let recorded = SourceOffsets::of_table(table)?;
+    let coordinates = |batch: &RecordBatch| -> Result<Vec<(i32, i64)>, IngestError> {
+        let column = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| IngestError::Config(format!("bronze rows lack {name}")))
+        };
+        let partitions = column(meta::PARTITION)?.as_primitive::<Int32Type>().clone();
+        let offsets = column(meta::OFFSET)?.as_primitive::<Int64Type>().clone();
+        Ok(partitions.values().iter().copied().zip(offsets.values().iter().copied()).collect())
+    };
+    let all: Vec<(i32, i64)> =
+        passing.iter().map(coordinates).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+    let low = all.iter().map(|c| c.1).min().unwrap_or(0);
+    let high = all.iter().map(|c| c.1).max().unwrap_or(0);
+    let mut present = HashSet::new();
+    for batch in
+        read_columns_in_range(table, &[meta::PARTITION, meta::OFFSET], (meta::OFFSET, low, high)).await?
+    {
+        present.extend(coordinates(&batch)?);
+    }
+    let (mut already, mut later) = (0, 0);
+    let mut kept = Vec::new();
+    for batch in passing {
+        let keep: BooleanArray = coordinates(batch)?
+            .into_iter()
+            .map(|(partition, offset)| {
+                let below = recorded.next(topic, partition).is_some_and(|next| offset < next);
+                let here = present.contains(&(partition, offset));
+                already += usize::from(here);
+                later += usize::from(!here && !below);
+                Some(below && !here)
+            })
+            .collect();
+        let batch = filter_record_batch(batch, &keep).map_err(|e| IngestError::Config(e.to_string()))?;
+        if batch.num_rows() > 0 {
+            kept.push(batch);
+        }
+    }
+    Ok((kept, already, later))
+}
+
+/// The same messages re-driven into the same table give the same id, so a re-drive whose
+/// answer was lost (or that crashed after committing) is found in the history.
+fn commit_id(table: &str, passing: &[RecordBatch]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(table.as_bytes());
+    for batch in passing {
+        let partitions = batch.column_by_name(meta::PARTITION).map(|c| c.as_primitive::<Int32Type>().clone());
+        let offsets = batch.column_by_name(meta::OFFSET).map(|c| c.as_primitive::<Int64Type>().clone());
+        if let (Some(partitions), Some(offsets)) = (partitions, offsets) {
+            for (p, o) in partitions.values().iter().zip(offsets.values().iter()) {
+                hash.update(p.to_be_bytes());
+                hash.update(o.to_be_bytes());
+            }
+        }
+    }
+    format!("redrive-{:x}", hash.finalize())
+}
