@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use arrow_array::RecordBatch;
 use futures::TryStreamExt;
+use iceberg::scan::TableScanBuilder;
 use iceberg::table::Table;
 
 use crate::LakeError;
@@ -56,16 +57,7 @@ pub async fn read_table(table: &Table, snapshot_id: Option<i64>) -> Result<Vec<R
     if let Some(id) = snapshot_id {
         scan = scan.snapshot_id(id);
     }
-    let read = async {
-        let stream = scan
-            .build()
-            .map_err(LakeError::iceberg(context.clone()))?
-            .to_arrow()
-            .await
-            .map_err(LakeError::iceberg(context.clone()))?;
-        stream.try_collect().await.map_err(LakeError::iceberg(context))
-    };
-    match read.await {
+    match collect(scan, context).await {
         Ok(batches) => Ok(batches),
         Err(e) => Err(explain_read_failure(table, snapshot_id, e.to_string()).await.unwrap_or(e)),
     }
@@ -87,10 +79,12 @@ pub async fn read_columns_in_range(
     let filter = Reference::new(column)
         .greater_than_or_equal_to(Datum::long(low))
         .and(Reference::new(column).less_than_or_equal_to(Datum::long(high)));
-    let stream = table
-        .scan()
-        .select(columns.iter().copied())
-        .with_filter(filter)
+    collect(table.scan().select(columns.iter().copied()).with_filter(filter), context).await
+}
+
+/// Every batch the scan yields.
+async fn collect(scan: TableScanBuilder<'_>, context: String) -> Result<Vec<RecordBatch>, LakeError> {
+    let stream = scan
         .build()
         .map_err(LakeError::iceberg(context.clone()))?
         .to_arrow()

@@ -8,9 +8,11 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
-use ingot_ingest::{Quarantined, redrive_topic};
-use ingot_lake::Lake;
+use ingot_ingest::{Quarantined, TopicConfig, bronze_ident, redrive_topic};
+use ingot_lake::{Lake, parse_ident};
+use ingot_lineage::{JobKind, LineageRun};
 use ingot_proto::ContractRegistry;
+use ingot_transforms::RunContext;
 use ingot_transforms::query::{parse_timestamp, run_query};
 
 use super::CliError;
@@ -18,6 +20,7 @@ use super::query::run_sql;
 use crate::cli::{QuarantineFilter, QuarantineKind};
 use crate::config::Config;
 use crate::output::outln;
+use crate::pipeline_run::PipelineRun;
 
 pub async fn quarantine(config: &Config, which: &QuarantineKind) -> Result<(), CliError> {
     let table = &config.ingest.quarantine_table;
@@ -54,6 +57,9 @@ async fn redrive(config: &Config, filter: &QuarantineFilter, dry_run: bool) -> R
     let lake = Lake::open(&config.catalog).await?;
     let registry = ContractRegistry::load(&config.contracts.dir)?;
     let table = &config.ingest.quarantine_table;
+    // A re-drive writes bronze: it is a lineage run (one per topic) under a pipeline run. A
+    // dry run changes nothing and is not.
+    let pipeline = (!dry_run).then(|| PipelineRun::start(&config.lineage, false)).transpose()?;
     // Transform tables' rejections are rows of bronze already: never re-driven.
     let transform_tables: Vec<String> = config.transforms.iter().map(|t| literal(&t.table)).collect();
     for topic in config.topics.iter().filter(|t| filter.topic.as_ref().is_none_or(|only| only == &t.topic)) {
@@ -69,10 +75,76 @@ async fn redrive(config: &Config, filter: &QuarantineFilter, dry_run: bool) -> R
             conditions.join(" AND ")
         );
         let messages = quarantined(run_query(&lake, &sql).await?.batches)?;
-        let report = redrive_topic(&lake, &registry, &config.ingest, topic, messages, dry_run).await?;
+        let lineage = match &pipeline {
+            Some(pipeline) => Some(RedriveLineage::start(&lake, config, topic, &pipeline.context()).await?),
+            None => None,
+        };
+        let result = redrive_topic(&lake, &registry, &config.ingest, topic, messages, dry_run).await;
+        if let Some(lineage) = lineage {
+            lineage.finish(&lake, config, topic, &result).await;
+        }
+        let report = match result {
+            Ok(report) => report,
+            Err(e) => {
+                if let Some(pipeline) = pipeline {
+                    pipeline.finish(Some(&e.to_string())).await;
+                }
+                return Err(e.into());
+            }
+        };
         outln!("{}{report}", if dry_run { "(dry run) " } else { "" });
     }
+    if let Some(pipeline) = pipeline {
+        pipeline.finish(None).await;
+    }
     Ok(())
+}
+
+/// A re-drive's lineage: `pipeline.redrive_<bronze table>`, from the quarantine to bronze.
+struct RedriveLineage {
+    run: LineageRun,
+}
+
+impl RedriveLineage {
+    async fn start(
+        lake: &Lake,
+        config: &Config,
+        topic: &TopicConfig,
+        context: &RunContext,
+    ) -> Result<Self, CliError> {
+        let quarantine = parse_ident(&config.ingest.quarantine_table)?;
+        let bronze = bronze_ident(&config.ingest, topic)?;
+        let name = format!("{}.redrive_{}", context.parent.job_name, bronze.to_string().replace('.', "_"));
+        let description = format!("re-drive quarantined messages of {} into {bronze}", topic.topic);
+        let kind =
+            JobKind { processing: "BATCH", job_type: "JOB", window_secs: None, description: &description };
+        let source = lake.load(&quarantine).await.ok();
+        let input = lake.lineage_dataset(&quarantine, source.as_ref(), None);
+        let run = LineageRun::start(&context.emitter, name, &kind, Some(&context.parent), |event| {
+            event.inputs = vec![input];
+        });
+        Ok(Self { run })
+    }
+
+    async fn finish(
+        self,
+        lake: &Lake,
+        config: &Config,
+        topic: &TopicConfig,
+        result: &Result<ingot_ingest::RedriveReport, ingot_ingest::IngestError>,
+    ) {
+        let bronze = bronze_ident(&config.ingest, topic).ok();
+        let table = match &bronze {
+            Some(ident) => lake.load(ident).await.ok(),
+            None => None,
+        };
+        let error = result.as_ref().err().map(ToString::to_string);
+        self.run.finish(error.as_deref(), |event| {
+            if let (Some(ident), Ok(report)) = (&bronze, result) {
+                event.outputs = vec![lake.lineage_dataset(ident, table.as_ref(), report.snapshot_id)];
+            }
+        });
+    }
 }
 
 /// The quarantine's rows as messages to decode again.

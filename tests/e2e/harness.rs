@@ -35,6 +35,22 @@ pub struct Workspace {
     pub catalog_uri: String,
     /// Set when the warehouse is in an S3 bucket instead of the workspace's directory.
     pub s3: Option<S3Settings>,
+    /// Processes `spawn_with_env` started: killed when the workspace goes, so a failed
+    /// assertion does not leave them running against a broker that is gone.
+    pub spawned: std::sync::Mutex<Vec<u32>>,
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        let config = self.config.display().to_string();
+        for pid in self.spawned.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default() {
+            // Only if that pid is still one of ours (pids are reused once a process is reaped).
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&config) {
+                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            }
+        }
+    }
 }
 
 /// Where an S3 warehouse is and how the server is reached (the usual AWS environment).
@@ -100,7 +116,7 @@ interval = "500ms"
             ),
         )
         .unwrap();
-        Workspace { dir, config, catalog_uri, s3: None }
+        Workspace { dir, config, catalog_uri, s3: None, spawned: Default::default() }
     }
 
     /// A workspace with only a catalog and warehouse, for lake tests that need no broker.
@@ -110,7 +126,7 @@ interval = "500ms"
         let config = dir.path().join("ingot.toml");
         let text = format!("[catalog]\nuri = \"{catalog_uri}\"\nwarehouse = \"warehouse\"\n");
         std::fs::write(&config, text).unwrap();
-        Workspace { dir, config, catalog_uri, s3: None }
+        Workspace { dir, config, catalog_uri, s3: None, spawned: Default::default() }
     }
 
     /// Runs ingot to completion and returns (success, stdout, stderr).
@@ -276,7 +292,9 @@ impl Workspace {
         let log =
             tempfile::Builder::new().prefix("ingot-").suffix(".log").tempfile_in(self.dir.path()).unwrap();
         let (file, _) = log.keep().unwrap();
-        cmd.stdout(Stdio::null()).stderr(file).spawn().unwrap()
+        let child = cmd.stdout(Stdio::null()).stderr(file).spawn().unwrap();
+        self.spawned.lock().unwrap().push(child.id());
+        child
     }
 
     /// The stderr of every process `spawn_with_env` started, for failure messages.

@@ -81,7 +81,8 @@ async fn messages_with_a_field_the_contract_lacked_are_redriven_once_across_cras
     let broker = Broker::start();
     let contracts = tempfile::tempdir().unwrap();
     copy_dir(&demo_contracts(), contracts.path());
-    let topics = format!("{ORDERS_TOPIC}\n{}", transforms_toml());
+    let lineage = "[lineage]\ntransport = \"file\"\npath = \"lineage.jsonl\"\n";
+    let topics = format!("{ORDERS_TOPIC}\n{}\n{lineage}", transforms_toml());
     let ws = Workspace::new(&broker, contracts.path(), 100_000, &topics);
     ws.ingot(&["produce", "--topic", "orders", "--count", "300", "--seed", "1"]);
     let now = chrono::Utc::now().timestamp();
@@ -131,6 +132,24 @@ async fn messages_with_a_field_the_contract_lacked_are_redriven_once_across_cras
     assert!(after.values().all(|n| *n == 1), "each offset once in bronze");
     assert_eq!(with_points, 20, "the re-driven rows carry the new field");
     assert!(before.keys().all(|k| after.contains_key(k)));
+
+    // Each re-drive is a lineage run from the quarantine to bronze; the one that appended
+    // names the snapshot it made.
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(ws.dir.path().join("lineage.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["job"]["name"] == "pipeline.redrive_bronze_orders")
+        .collect();
+    let completed: Vec<_> = events.iter().filter(|e| e["eventType"] == "COMPLETE").collect();
+    assert_eq!(completed.len(), 2, "the two re-runs complete (the crashed ones never do)");
+    let start = events.iter().find(|e| e["eventType"] == "START").unwrap();
+    assert!(start["inputs"][0]["name"].as_str().unwrap().ends_with("ingot/quarantine"), "{start}");
+    assert!(
+        completed[0]["outputs"][0]["name"].as_str().unwrap().ends_with("bronze/orders"),
+        "{}",
+        completed[0]
+    );
 
     // The quarantine is unchanged; silver picks the re-driven rows up.
     let stats_after = ws.ingot(&["quarantine", "stats", "--format", "csv"]);
