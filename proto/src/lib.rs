@@ -6,6 +6,7 @@
 //! reading the wire format straight into Arrow builders.
 
 mod arrow_schema;
+mod compat;
 mod decode;
 mod error;
 mod registry;
@@ -13,6 +14,7 @@ mod rules;
 mod wire;
 
 pub use arrow_schema::{contract_arrow_schema, is_timestamp_message};
+pub use compat::{ContractChange, SourceLocation, compare_messages};
 pub use decode::{DecodeFailure, FailureReason};
 pub use error::ProtoError;
 pub use registry::ContractRegistry;

@@ -27,6 +27,8 @@ impl ContractRegistry {
             |e: protox::Error| ProtoError::Compile { dir: dir.clone(), message: e.to_string() };
         let mut compiler = protox::Compiler::new([&dir]).map_err(compile_error)?;
         compiler.include_imports(true);
+        // Line numbers for `ingot contract check`.
+        compiler.include_source_info(true);
         compiler.open_files(&files).map_err(compile_error)?;
         Ok(Self { pool: compiler.descriptor_pool(), dir })
     }
