@@ -99,6 +99,9 @@ pub enum Command {
     Maintain(MaintainArgs),
     /// What the quarantine holds: counts by topic, reason and rule, or the messages.
     Quarantine(QuarantineArgs),
+    /// Check the `.proto` contracts for changes that would break ingest, or show what a
+    /// restart would change in the bronze tables.
+    Contract(ContractArgs),
     /// Measure throughput: the pipeline alone, or end to end against the broker.
     Bench(BenchArgs),
 }
@@ -214,6 +217,25 @@ pub enum QuarantineKind {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ContractArgs {
+    #[command(subcommand)]
+    pub which: ContractKind,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContractKind {
+    /// Print every change with file and line; exit non-zero if one would break ingest.
+    Check {
+        /// `tables` (the bronze tables as they are) or a git revision of the contract files
+        /// and the config (e.g. `origin/main`, `HEAD~1`, a tag).
+        #[arg(long, default_value = "tables")]
+        against: String,
+    },
+    /// What a restart would change in each bronze table's schema.
+    Diff,
 }
 
 /// Which quarantined messages: every filter given must match.

@@ -42,7 +42,7 @@ pub use read::{
     SnapshotInfo, TableSize, column_for, list_snapshots, read_columns_in_range, read_table,
     table_arrow_schema, table_size, to_schema,
 };
-pub use schema::{TableSpec, TableStatus};
+pub use schema::{SchemaPlan, TableSpec, TableStatus};
 pub use state::{
     CARRIED_KEYS, SOURCE_SNAPSHOTS_PROPERTY, TableState, WATERMARK_PROPERTY, ancestors, ancestry_complete,
     source_history,

@@ -42,6 +42,18 @@ fn table_properties() -> HashMap<String, String> {
     ])
 }
 
+/// What [`Lake::ensure_table`] would change, worked out without changing anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaPlan {
+    /// The table does not exist yet: it would be created.
+    pub create: bool,
+    /// Columns (dotted paths) it would add.
+    pub added: Vec<String>,
+    /// The table's columns the spec no longer has: kept (Iceberg columns are never dropped),
+    /// null in new rows.
+    pub no_longer_in_spec: Vec<String>,
+}
+
 /// What earlier ingot versions set and no table should keep: zero retries for every engine.
 const RETRIES_DISABLED: (&str, &str) = ("commit.retry.num-retries", "0");
 
@@ -88,6 +100,29 @@ impl Lake {
             .map_err(LakeError::commit(&spec.ident, "evolve schema of"))?;
         tracing::info!(table = %spec.ident, columns = ?added, "added columns");
         Ok((table, TableStatus::Evolved(added)))
+    }
+
+    /// What [`Lake::ensure_table`] would do to the table; the error it would stop with (a
+    /// retyped column) is returned as it would be.
+    pub async fn plan_table(&self, spec: &TableSpec) -> Result<SchemaPlan, LakeError> {
+        if !self.exists(&spec.ident).await? {
+            return Ok(SchemaPlan { create: true, ..Default::default() });
+        }
+        let table = self.load(&spec.ident).await?;
+        let current = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
+            .map_err(LakeError::iceberg("convert table schema"))?;
+        let mut additions = Vec::new();
+        missing_columns(&spec.ident, None, current.fields(), spec.schema.fields(), &mut additions)?;
+        let added = additions
+            .into_iter()
+            .map(|(parent, field)| match parent {
+                Some(p) => format!("{p}.{}", field.name()),
+                None => field.name().clone(),
+            })
+            .collect();
+        let mut no_longer_in_spec = Vec::new();
+        absent_columns(None, current.fields(), spec.schema.fields(), &mut no_longer_in_spec);
+        Ok(SchemaPlan { create: false, added, no_longer_in_spec })
     }
 
     /// Refuses a column the catalog's readers cannot read (see `catalog::glue::athena`).
@@ -192,6 +227,24 @@ fn missing_columns(
         }
     }
     Ok(())
+}
+
+/// Collects the dotted paths of `current`'s fields that `wanted` lacks.
+fn absent_columns(parent: Option<&str>, current: &Fields, wanted: &Fields, out: &mut Vec<String>) {
+    for field in current {
+        let path = match parent {
+            Some(p) => format!("{p}.{}", field.name()),
+            None => field.name().clone(),
+        };
+        match wanted.iter().find(|w| w.name() == field.name()) {
+            None => out.push(path),
+            Some(w) => {
+                if let (DataType::Struct(have), DataType::Struct(want)) = (field.data_type(), w.data_type()) {
+                    absent_columns(Some(&path), have, want, out);
+                }
+            }
+        }
+    }
 }
 
 /// Same type, ignoring field ids and nullability inside nested types.

@@ -220,7 +220,8 @@ fn field_location(field: &FieldDescriptor) -> SourceLocation {
     location(&field.parent_file(), field.path())
 }
 
-fn message_location(message: &MessageDescriptor) -> SourceLocation {
+/// Where `message` is defined.
+pub fn message_location(message: &MessageDescriptor) -> SourceLocation {
     location(&message.parent_file(), message.path())
 }
 

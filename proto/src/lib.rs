@@ -14,7 +14,7 @@ mod rules;
 mod wire;
 
 pub use arrow_schema::{contract_arrow_schema, is_timestamp_message};
-pub use compat::{ContractChange, SourceLocation, compare_messages};
+pub use compat::{ContractChange, SourceLocation, compare_messages, message_location};
 pub use decode::{DecodeFailure, FailureReason};
 pub use error::ProtoError;
 pub use registry::ContractRegistry;

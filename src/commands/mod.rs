@@ -4,6 +4,7 @@ mod backfill;
 mod bench;
 mod bench_transforms;
 mod check;
+mod contract;
 mod maintain;
 mod produce;
 mod quarantine;
@@ -66,6 +67,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Transform { table } => transform::transform(&config, table.as_deref()).await,
         Command::Maintain(args) => maintain::maintain(&config, &args).await,
         Command::Quarantine(args) => quarantine::quarantine(&config, &args.which).await,
+        Command::Contract(args) => contract::contract(&config, &cli.config, &args.which).await,
         Command::Bench(args) => match args.which {
             BenchKind::Pipeline { events, flush_rows, warehouse } => {
                 bench::pipeline(&config, events, flush_rows, warehouse.as_deref()).await

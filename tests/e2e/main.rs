@@ -6,6 +6,7 @@ mod audit;
 mod catalog_proxy;
 mod cli;
 mod company;
+mod contract_cli;
 mod coordination;
 mod glue;
 mod glue_server;

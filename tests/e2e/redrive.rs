@@ -45,7 +45,7 @@ fn order_with_field_99(i: u32, seconds: i64) -> Vec<u8> {
     bytes
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let target = to.join(entry.file_name());
