@@ -41,6 +41,8 @@ pub struct Coordinator {
     role: watch::Receiver<Role>,
     wanted: Arc<watch::Sender<bool>>,
     ttl: Duration,
+    lake: Lake,
+    table: TableIdent,
 }
 
 /// Stops the claiming task and gives the lease up; see [`Coordinator::start`].
@@ -91,9 +93,10 @@ impl Coordinator {
     /// Starts the task that claims the lease once work asks for it (every instance does; one
     /// wins). Coordinated work goes through [`Coordinator::lead`]; [`Resign::resign`] ends it.
     pub fn start(lake: Lake, config: &ServiceConfig) -> Result<(Coordinator, Resign), CliError> {
+        let table = parse_ident(&config.lease_table)?;
         let terms = LeaseTerms {
-            lake,
-            table: parse_ident(&config.lease_table)?,
+            lake: lake.clone(),
+            table: table.clone(),
             holder: instance_name(config),
             ttl: config.lease_ttl,
         };
@@ -101,7 +104,7 @@ impl Coordinator {
         let (wanted, wanted_rx) = watch::channel(false);
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(keep_claiming(terms, role_tx, wanted_rx, stop_rx));
-        let coordinator = Coordinator { role, wanted: Arc::new(wanted), ttl: config.lease_ttl };
+        let coordinator = Coordinator { role, wanted: Arc::new(wanted), ttl: config.lease_ttl, lake, table };
         Ok((coordinator, Resign { stop, task }))
     }
 
@@ -142,6 +145,26 @@ impl Coordinator {
             None => Err(CliError::Usage(format!(
                 "lost the coordinator lease while trying to {what}; run it again"
             ))),
+        }
+    }
+
+    /// What a coordinating instance recorded under `key` for whichever coordinates next
+    /// (kept on the lease table, see `Lake::read_shared`); `None` if nothing was, or the
+    /// catalog could not say (logged).
+    pub async fn shared(&self, key: &str) -> Option<String> {
+        match self.lake.read_shared(&self.table, key).await {
+            Ok(values) => values.into_iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Err(e) => {
+                tracing::warn!(key, error = %e, "cannot read the coordinator's shared state");
+                None
+            }
+        }
+    }
+
+    /// Records `value` under `key` for whichever instance coordinates next.
+    pub async fn record_shared(&self, key: &str, value: &str) {
+        if let Err(e) = self.lake.write_shared(&self.table, key, value).await {
+            tracing::warn!(key, error = %e, "cannot record the coordinator's shared state");
         }
     }
 

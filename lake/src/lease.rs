@@ -138,6 +138,54 @@ impl Lake {
         Ok(leases)
     }
 
+    /// Shared values kept beside the leases on the same table (`ingot.shared.<key>`), for
+    /// what the coordinating instance must hand on to the next one (when each schedule last
+    /// ran): the ones whose key starts with `prefix`.
+    pub async fn read_shared(
+        &self,
+        table: &TableIdent,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, LakeError> {
+        let base = self.lease_table(table).await?;
+        let full = format!("{SHARED_PREFIX}{prefix}");
+        let mut values: Vec<(String, String)> = base
+            .metadata()
+            .properties()
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix(SHARED_PREFIX)
+                    .filter(|_| k.starts_with(&full))
+                    .map(|k| (k.to_string(), v.clone()))
+            })
+            .collect();
+        values.sort();
+        Ok(values)
+    }
+
+    /// Sets shared value `key` (see [`Lake::read_shared`]) through the compare-and-swap; a
+    /// lost race is tried again on the winner's state.
+    pub async fn write_shared(&self, table: &TableIdent, key: &str, value: &str) -> Result<(), LakeError> {
+        let mut last_error = String::new();
+        for attempt in 1..=CLAIM_ATTEMPTS {
+            let base = self.lease_table(table).await?;
+            let property = (format!("{SHARED_PREFIX}{key}"), value.to_string());
+            match self.swap_properties(&base, HashMap::from([property])).await {
+                Ok(()) => return Ok(()),
+                Err(e @ (LakeError::CommitConflict { .. } | LakeError::CommitUnknown { .. })) => {
+                    // An unknown outcome is settled by the next read: setting it again is harmless.
+                    last_error = e.to_string();
+                }
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+        }
+        Err(LakeError::RetriesExhausted {
+            what: format!("set {key} on {table}"),
+            attempts: CLAIM_ATTEMPTS,
+            last: last_error,
+        })
+    }
+
     /// The lease table, created on first use.
     async fn lease_table(&self, ident: &TableIdent) -> Result<Table, LakeError> {
         if self.exists(ident).await? {
@@ -149,13 +197,17 @@ impl Lake {
         Ok(self.ensure_table(&spec).await?.0)
     }
 
-    /// Swaps in `base` with lease `name` set to `claim`, then deletes the metadata files
-    /// that fell off the table's log.
+    /// Swaps in `base` with lease `name` set to `claim`.
     async fn swap_claim(&self, base: &Table, name: &str, claim: &LeaseClaim) -> Result<(), LakeError> {
-        let ident = base.identifier();
         let value = serde_json::to_string(claim).expect("a claim serializes");
-        let properties = HashMap::from([
-            (format!("{LEASE_PREFIX}{name}"), value),
+        self.swap_properties(base, HashMap::from([(format!("{LEASE_PREFIX}{name}"), value)])).await
+    }
+
+    /// Swaps in `base` with `set` among its properties, then deletes the metadata files that
+    /// fell off the table's log.
+    async fn swap_properties(&self, base: &Table, set: HashMap<String, String>) -> Result<(), LakeError> {
+        let ident = base.identifier();
+        let mut properties = HashMap::from([
             ("write.metadata.previous-versions-max".to_string(), KEPT_METADATA_FILES.to_string()),
             (
                 "comment".to_string(),
@@ -163,11 +215,12 @@ impl Lake {
                     .to_string(),
             ),
         ]);
+        properties.extend(set);
         let location = base.metadata_location().map(str::to_string);
         let metadata = TableMetadataBuilder::new_from_metadata(base.metadata().clone(), location)
             .set_properties(properties)
             .and_then(|b| b.build())
-            .map_err(LakeError::iceberg(format!("prepare lease {name} on {ident}")))?
+            .map_err(LakeError::iceberg(format!("prepare lease properties of {ident}")))?
             .metadata;
         self.swap(base, &metadata).await?;
         forget_dropped_metadata(base, &metadata).await;
@@ -176,6 +229,7 @@ impl Lake {
 }
 
 const LEASE_PREFIX: &str = "ingot.lease.";
+const SHARED_PREFIX: &str = "ingot.shared.";
 
 /// Whether `table` holds leases: it has no data, and the lease code keeps its few files, so
 /// maintenance leaves it alone.
@@ -338,6 +392,28 @@ mod tests {
         let files = std::fs::read_dir(&metadata_dir).unwrap().count();
         assert!(files <= 4, "{files} files in {}", metadata_dir.display());
         assert_eq!(lease_of(&a).await.term, 1);
+    }
+
+    #[tokio::test]
+    async fn shared_values_survive_their_writer_and_racing_writers() {
+        let catalog = Catalog::new();
+        let (a, b) = (catalog.open().await, catalog.open().await);
+        a.claim_lease(&leases(), "coordinator", "a", TTL).await.unwrap();
+        let table = leases();
+        let (x, y) = tokio::join!(
+            a.write_shared(&table, "schedule.nightly", "2026-11-29T03:00:00Z"),
+            b.write_shared(&table, "schedule.hourly", "2026-11-29T22:00:00Z"),
+        );
+        (x.unwrap(), y.unwrap());
+        let values = b.read_shared(&leases(), "schedule.").await.unwrap();
+        assert_eq!(
+            values,
+            [
+                ("schedule.hourly".to_string(), "2026-11-29T22:00:00Z".to_string()),
+                ("schedule.nightly".to_string(), "2026-11-29T03:00:00Z".to_string()),
+            ]
+        );
+        assert_eq!(lease_of(&b).await.holder, "a", "the lease is untouched");
     }
 
     async fn lease_of(lake: &Lake) -> LeaseClaim {

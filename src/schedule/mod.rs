@@ -1,7 +1,8 @@
 //! `[[schedule]]`: actions `ingot run` performs at cron times (UTC) — a backfill of a
-//! relative range, or maintenance. What ran last is kept in a small state file, so a time
-//! missed while the service was down runs once on start (not once per missed time), with
-//! the missed time as its nominal time.
+//! relative range, or maintenance — on the instance holding the coordinator lease. What ran
+//! last is kept in a small state file and on the lease table (so the next coordinator knows),
+//! so a time missed while the service was down runs once on start (not once per missed time),
+//! with the missed time as its nominal time.
 
 mod cron;
 
@@ -126,6 +127,16 @@ pub async fn run_scheduled(
         let now = Utc::now();
         let mut state = load_state(&path);
         for (entry, cron) in config.schedule.iter().zip(&crons) {
+            // What the coordinating instance last ran, wherever it ran: an instance taking
+            // the lease over does not run again what its predecessor ran.
+            let shared_key = format!("schedule.{}", entry.name);
+            let shared =
+                coordinator.shared(&shared_key).await.and_then(|at| DateTime::parse_from_rfc3339(&at).ok());
+            if let Some(shared) = shared.map(|at| at.with_timezone(&Utc))
+                && state.get(&entry.name).is_none_or(|local| *local < shared)
+            {
+                state.insert(entry.name.clone(), shared);
+            }
             let due = match state.get(&entry.name) {
                 // A new schedule starts counting now; it does not run for the past.
                 None => {
@@ -153,6 +164,7 @@ pub async fn run_scheduled(
                 }
                 state.insert(entry.name.clone(), nominal);
                 save_state(&path, &state);
+                coordinator.record_shared(&shared_key, &nominal.to_rfc3339()).await;
             }
         }
         let next = crons.iter().filter_map(|c| c.next_after(now)).min();

@@ -157,6 +157,28 @@ async fn a_schedule_missed_while_down_runs_once_on_start() {
     let nominal = starts[0]["run"]["facets"]["nominalTime"]["nominalStartTime"].as_str().unwrap();
     assert_eq!(chrono::DateTime::parse_from_rfc3339(nominal).unwrap().timestamp(), recorded.timestamp());
     crate::lineage::assert_valid(&events);
+
+    // What ran is on the lease table too: the next coordinator — an instance whose own
+    // state file is three hours stale, from when it last coordinated — does not run it again.
+    let lake = Lake::open(&ws.catalog()).await.unwrap();
+    let shared =
+        lake.read_shared(&ingot_lake::parse_ident("ingot.leases").unwrap(), "schedule.").await.unwrap();
+    assert_eq!(shared, [("schedule.hourly-maintain".to_string(), recorded.to_rfc3339())]);
+    std::fs::write(&state, serde_json::json!({ "hourly-maintain": last.to_rfc3339() }).to_string()).unwrap();
+    // The killed service's lease runs out first (5 s in tests), so the next one coordinates
+    // from its first look at the schedule.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let mut next = ws.spawn_with_env(&["run"], &env);
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert!(terminate(&mut next), "{}", ws.spawned_logs());
+    let maintained = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("pipeline.maintain_bronze_orders") && l.contains("\"START\""))
+        .count();
+    if hour(chrono::Utc::now()) == recorded.timestamp() {
+        assert_eq!(maintained, 1, "the next coordinator ran the schedule again");
+    }
 }
 
 /// Someone slips a file into gold: one more row for an existing window, other numbers.
