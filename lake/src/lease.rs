@@ -404,7 +404,8 @@ mod tests {
             a.write_shared(&table, "schedule.nightly", "2026-11-29T03:00:00Z"),
             b.write_shared(&table, "schedule.hourly", "2026-11-29T22:00:00Z"),
         );
-        (x.unwrap(), y.unwrap());
+        x.unwrap();
+        y.unwrap();
         let values = b.read_shared(&leases(), "schedule.").await.unwrap();
         assert_eq!(
             values,
