@@ -164,3 +164,55 @@ async fn messages_with_a_field_the_contract_lacked_are_redriven_once_across_cras
     let (ok, _, err) = ws.try_ingot(&["quarantine", "redrive", "--topic", "nope"]);
     assert!(!ok && err.contains("--topic nope"), "{err}");
 }
+
+/// Quarantined messages at the end of a partition are past bronze's recorded progress: the
+/// re-drive leaves them, and the service reads them again with the fixed contract — once.
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_past_bronzes_progress_are_left_to_ingest_which_reads_them_again() {
+    let broker = Broker::start();
+    let contracts = tempfile::tempdir().unwrap();
+    copy_dir(&demo_contracts(), contracts.path());
+    let ws = Workspace::new(&broker, contracts.path(), 100_000, ORDERS_TOPIC);
+    ws.ingot(&["produce", "--topic", "orders", "--count", "100", "--partitions", "1"]);
+    ws.ingot(&["run", "--until-caught-up"]);
+    // A flush of nothing but quarantined messages commits no bronze rows, so bronze's
+    // recorded progress stays before them (the quarantine's moves past).
+    let now = chrono::Utc::now().timestamp();
+    let tail: Vec<(Vec<u8>, Option<i64>)> = (0..10).map(|i| (order_with_field_99(i, now), None)).collect();
+    produce_raw(&broker, "orders", &tail).await;
+    ws.ingot(&["run", "--until-caught-up"]);
+    assert_eq!(bronze_offsets(&ws).await.0.len(), 100);
+
+    let proto = contracts.path().join("ingot/demo/v1/orders.proto");
+    let text = std::fs::read_to_string(&proto).unwrap();
+    let text = text.replacen(
+        "  string trace_id = 10;\n",
+        "  string trace_id = 10;\n  int64 loyalty_points = 99;\n",
+        1,
+    );
+    std::fs::write(&proto, text).unwrap();
+    let out = ws.ingot(&["quarantine", "redrive"]);
+    assert!(
+        out.contains("10 pass now; appended 0 to bronze.orders, 0 already there, 10 left to ingest"),
+        "{out}"
+    );
+
+    // `--until-caught-up` sees nothing new (the quarantine holds the tail); the service
+    // resumes from bronze's progress and reads the tail again.
+    let mut service = ws.spawn_with_env(&["run"], &[]);
+    let bronze_rows = || async {
+        let lake = ingot_lake::Lake::open(&ws.catalog()).await.unwrap();
+        let table = lake.load(&ingot_lake::parse_ident("bronze.orders").unwrap()).await.unwrap();
+        ingot_lake::table_size(&table).rows
+    };
+    wait_until(std::time::Duration::from_secs(60), "the tail in bronze", || async {
+        bronze_rows().await >= 110
+    })
+    .await;
+    assert!(terminate(&mut service), "{}", ws.spawned_logs());
+    let (offsets, with_points) = bronze_offsets(&ws).await;
+    assert_eq!((offsets.len(), with_points), (110, 10), "ingest read the tail again with the new field");
+    assert!(offsets.values().all(|n| *n == 1));
+    let out = ws.ingot(&["quarantine", "redrive"]);
+    assert!(out.contains("appended 0 to bronze.orders, 10 already there, 0 left to ingest"), "{out}");
+}
