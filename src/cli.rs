@@ -239,7 +239,7 @@ pub enum ContractKind {
 }
 
 /// Which quarantined messages: every filter given must match.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct QuarantineFilter {
     #[arg(long)]
     pub topic: Option<String>,

@@ -116,8 +116,8 @@ impl Coordinator {
         what: &str,
         work: impl Future<Output = Result<T, CliError>>,
     ) -> Result<T, CliError> {
-        let (coordinator, resign) = Self::start(lake.clone(), config)?;
-        let result = coordinator.when_leading(&lake, config, what, work).await;
+        let (coordinator, resign) = Self::start(lake, config)?;
+        let result = coordinator.when_leading(config, what, work).await;
         resign.resign().await;
         result
     }
@@ -128,7 +128,6 @@ impl Coordinator {
     /// [`lead`]: Coordinator::lead
     pub async fn when_leading<T>(
         &self,
-        lake: &Lake,
         config: &ServiceConfig,
         what: &str,
         work: impl Future<Output = Result<T, CliError>>,
@@ -137,7 +136,7 @@ impl Coordinator {
         let mut role = self.role.clone();
         let leading = role.wait_for(|r| matches!(r, Role::Leader { .. }));
         if tokio::time::timeout(config.lease_wait, leading).await.is_err() {
-            let holder = lake.read_lease(&parse_ident(&config.lease_table)?, COORDINATOR_LEASE).await?;
+            let holder = self.lake.read_lease(&self.table, COORDINATOR_LEASE).await?;
             return Err(CliError::Usage(held_elsewhere(what, holder.as_ref(), config)));
         }
         match self.lead(what, work).await {
@@ -148,17 +147,14 @@ impl Coordinator {
         }
     }
 
-    /// What a coordinating instance recorded under `key` for whichever coordinates next
-    /// (kept on the lease table, see `Lake::read_shared`); `None` if nothing was, or the
-    /// catalog could not say (logged).
-    pub async fn shared(&self, key: &str) -> Option<String> {
-        match self.lake.read_shared(&self.table, key).await {
-            Ok(values) => values.into_iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            Err(e) => {
-                tracing::warn!(key, error = %e, "cannot read the coordinator's shared state");
-                None
-            }
-        }
+    /// What coordinating instances recorded under keys starting with `prefix` for whichever
+    /// coordinates next (kept on the lease table, see `Lake::read_shared`); empty if nothing
+    /// was, or the catalog could not say (logged).
+    pub async fn shared(&self, prefix: &str) -> Vec<(String, String)> {
+        self.lake.read_shared(&self.table, prefix).await.unwrap_or_else(|e| {
+            tracing::warn!(prefix, error = %e, "cannot read the coordinator's shared state");
+            Vec::new()
+        })
     }
 
     /// Records `value` under `key` for whichever instance coordinates next.

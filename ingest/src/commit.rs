@@ -272,13 +272,14 @@ fn drop_repeated_offsets(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, 
     Ok(kept)
 }
 
-type KafkaColumnArrays<'a> = (
+pub(crate) type KafkaColumnArrays<'a> = (
     &'a arrow_array::StringArray,
     &'a arrow_array::PrimitiveArray<Int32Type>,
     &'a arrow_array::PrimitiveArray<Int64Type>,
 );
 
-fn kafka_columns(batch: &RecordBatch) -> Result<KafkaColumnArrays<'_>, IngestError> {
+/// A batch's topic, partition and offset columns (every bronze and quarantine row has them).
+pub(crate) fn kafka_columns(batch: &RecordBatch) -> Result<KafkaColumnArrays<'_>, IngestError> {
     let column = |name: &str| {
         batch.column_by_name(name).ok_or_else(|| IngestError::Topic {
             topic: String::new(),

@@ -12,8 +12,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, Int64Type};
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_select::filter::filter_record_batch;
 use ingot_lake::{
@@ -24,6 +22,7 @@ use ingot_proto::ContractRegistry;
 use sha2::{Digest, Sha256};
 
 use crate::bronze::{BronzeBuffer, bronze_ident, bronze_table_spec};
+use crate::commit::kafka_columns;
 use crate::meta::{self, MessageMeta};
 use crate::{IngestConfig, IngestError, TopicConfig};
 
@@ -131,12 +130,13 @@ pub async fn redrive_topic(
     if report.passing == 0 {
         return Ok(report);
     }
+    let coordinates = coordinates_of(&passing)?;
     if dry_run {
-        let (_, already, later) = not_yet_in(&table, &topic.topic, &passing).await?;
+        let (_, already, later) = not_yet_in(&table, &topic.topic, &passing, &coordinates).await?;
         (report.already_in_bronze, report.left_to_ingest) = (already, later);
         return Ok(report);
     }
-    let commit_id = commit_id(&ident.to_string(), &passing);
+    let commit_id = commit_id(&ident.to_string(), &coordinates);
     let mut table = table;
     for attempt in 1..=ATTEMPTS {
         if let Some(snapshot_id) = find_commit(&table, &commit_id) {
@@ -145,7 +145,7 @@ pub async fn redrive_topic(
             report.already_in_bronze = report.passing;
             return Ok(report);
         }
-        let (kept, already, later) = not_yet_in(&table, &topic.topic, &passing).await?;
+        let (kept, already, later) = not_yet_in(&table, &topic.topic, &passing, &coordinates).await?;
         (report.already_in_bronze, report.left_to_ingest) = (already, later);
         let rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
         if rows == 0 {
@@ -181,37 +181,25 @@ pub async fn redrive_topic(
 
 /// The passing rows bronze lacks and may take: below the table's recorded offset for their
 /// partition and not in the table yet. Also returns how many were already there and how many
-/// are left to ingest.
+/// are left to ingest. `coordinates` are `passing`'s, batch by batch.
 async fn not_yet_in(
     table: &Table,
     topic: &str,
     passing: &[RecordBatch],
+    coordinates: &[Vec<(i32, i64)>],
 ) -> Result<(Vec<RecordBatch>, usize, usize), IngestError> {
     let recorded = SourceOffsets::of_table(table)?;
-    let coordinates = |batch: &RecordBatch| -> Result<Vec<(i32, i64)>, IngestError> {
-        let column = |name: &str| {
-            batch.column_by_name(name).ok_or_else(|| IngestError::Config(format!("bronze rows lack {name}")))
-        };
-        let partitions = column(meta::PARTITION)?.as_primitive::<Int32Type>().clone();
-        let offsets = column(meta::OFFSET)?.as_primitive::<Int64Type>().clone();
-        Ok(partitions.values().iter().copied().zip(offsets.values().iter().copied()).collect())
-    };
-    let all: Vec<(i32, i64)> =
-        passing.iter().map(coordinates).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
-    let low = all.iter().map(|c| c.1).min().unwrap_or(0);
-    let high = all.iter().map(|c| c.1).max().unwrap_or(0);
-    let mut present = HashSet::new();
-    for batch in
-        read_columns_in_range(table, &[meta::PARTITION, meta::OFFSET], (meta::OFFSET, low, high)).await?
-    {
-        present.extend(coordinates(&batch)?);
-    }
+    let offsets = coordinates.iter().flatten().map(|c| c.1);
+    let (low, high) = offsets.fold((i64::MAX, i64::MIN), |(lo, hi), o| (lo.min(o), hi.max(o)));
+    let columns = [meta::TOPIC, meta::PARTITION, meta::OFFSET];
+    let in_range = read_columns_in_range(table, &columns, (meta::OFFSET, low, high)).await?;
+    let present: HashSet<(i32, i64)> = coordinates_of(&in_range)?.into_iter().flatten().collect();
     let (mut already, mut later) = (0, 0);
     let mut kept = Vec::new();
-    for batch in passing {
-        let keep: BooleanArray = coordinates(batch)?
-            .into_iter()
-            .map(|(partition, offset)| {
+    for (batch, coordinates) in passing.iter().zip(coordinates) {
+        let keep: BooleanArray = coordinates
+            .iter()
+            .map(|&(partition, offset)| {
                 let below = recorded.next(topic, partition).is_some_and(|next| offset < next);
                 let here = present.contains(&(partition, offset));
                 already += usize::from(here);
@@ -219,7 +207,10 @@ async fn not_yet_in(
                 Some(below && !here)
             })
             .collect();
-        let batch = filter_record_batch(batch, &keep).map_err(|e| IngestError::Config(e.to_string()))?;
+        let batch = filter_record_batch(batch, &keep).map_err(|e| IngestError::Topic {
+            topic: topic.to_string(),
+            problem: format!("filter batch: {e}"),
+        })?;
         if batch.num_rows() > 0 {
             kept.push(batch);
         }
@@ -227,20 +218,25 @@ async fn not_yet_in(
     Ok((kept, already, later))
 }
 
+/// Each batch's (partition, offset) per row.
+fn coordinates_of(batches: &[RecordBatch]) -> Result<Vec<Vec<(i32, i64)>>, IngestError> {
+    batches
+        .iter()
+        .map(|batch| {
+            let (_, partitions, offsets) = kafka_columns(batch)?;
+            Ok(partitions.values().iter().copied().zip(offsets.values().iter().copied()).collect())
+        })
+        .collect()
+}
+
 /// The same messages re-driven into the same table give the same id, so a re-drive whose
 /// answer was lost (or that crashed after committing) is found in the history.
-fn commit_id(table: &str, passing: &[RecordBatch]) -> String {
+fn commit_id(table: &str, coordinates: &[Vec<(i32, i64)>]) -> String {
     let mut hash = Sha256::new();
     hash.update(table.as_bytes());
-    for batch in passing {
-        let partitions = batch.column_by_name(meta::PARTITION).map(|c| c.as_primitive::<Int32Type>().clone());
-        let offsets = batch.column_by_name(meta::OFFSET).map(|c| c.as_primitive::<Int64Type>().clone());
-        if let (Some(partitions), Some(offsets)) = (partitions, offsets) {
-            for (p, o) in partitions.values().iter().zip(offsets.values().iter()) {
-                hash.update(p.to_be_bytes());
-                hash.update(o.to_be_bytes());
-            }
-        }
+    for (partition, offset) in coordinates.iter().flatten() {
+        hash.update(partition.to_be_bytes());
+        hash.update(offset.to_be_bytes());
     }
     format!("redrive-{:x}", hash.finalize())
 }

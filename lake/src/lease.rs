@@ -123,21 +123,6 @@ impl Lake {
         read_claim(&self.lease_table(table).await?, name)
     }
 
-    /// Every lease recorded on the table, by name.
-    pub async fn read_leases(&self, table: &TableIdent) -> Result<Vec<(String, LeaseClaim)>, LakeError> {
-        let base = self.lease_table(table).await?;
-        let mut leases = Vec::new();
-        for key in base.metadata().properties().keys() {
-            if let Some(name) = key.strip_prefix(LEASE_PREFIX)
-                && let Some(claim) = read_claim(&base, name)?
-            {
-                leases.push((name.to_string(), claim));
-            }
-        }
-        leases.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(leases)
-    }
-
     /// Shared values kept beside the leases on the same table (`ingot.shared.<key>`), for
     /// what the coordinating instance must hand on to the next one (when each schedule last
     /// ran): the ones whose key starts with `prefix`.
@@ -186,10 +171,13 @@ impl Lake {
         })
     }
 
-    /// The lease table, created on first use.
+    /// The lease table, created on first use. Loaded first: every renewal reads it, and
+    /// only the very first claim finds it missing.
     async fn lease_table(&self, ident: &TableIdent) -> Result<Table, LakeError> {
-        if self.exists(ident).await? {
-            return self.load(ident).await;
+        match self.load(ident).await {
+            Ok(table) => return Ok(table),
+            Err(e) if self.exists(ident).await? => return Err(e),
+            Err(_) => {}
         }
         // Iceberg tables need a column; this one stays empty (the leases are properties).
         let schema = Schema::new(vec![Field::new("note", DataType::Utf8, true)]);
@@ -320,8 +308,7 @@ mod tests {
         // Another lease on the same table is independent.
         let other = b.claim_lease(&leases(), "other", "b", TTL).await.unwrap();
         assert!(matches!(other, LeaseOutcome::Held(_)), "{other:?}");
-        let names: Vec<String> =
-            a.read_leases(&leases()).await.unwrap().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = read_leases(&a).await.into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["coordinator", "other"]);
     }
 
@@ -349,7 +336,7 @@ mod tests {
         let catalog = Catalog::new();
         // The table exists first, as it does after any instance's first claim; creating it is
         // a race of its own (settled by ensure_table).
-        catalog.open().await.read_leases(&leases()).await.unwrap();
+        read_leases(&catalog.open().await).await;
         let mut claims = Vec::new();
         for i in 0..6 {
             let lake = Arc::new(catalog.open().await);
@@ -374,7 +361,7 @@ mod tests {
     async fn a_claim_whose_answer_was_lost_is_settled_by_reading_it_back() {
         let catalog = Catalog::new();
         let a = catalog.open().await;
-        a.read_leases(&leases()).await.unwrap();
+        read_leases(&a).await;
         a.lose_next_commit_answers(1);
         let outcome = a.claim_lease(&leases(), "coordinator", "a", TTL).await.unwrap();
         assert!(matches!(&outcome, LeaseOutcome::Held(c) if c.term == 1), "{outcome:?}");
@@ -415,6 +402,15 @@ mod tests {
             ]
         );
         assert_eq!(lease_of(&b).await.holder, "a", "the lease is untouched");
+    }
+
+    /// Every lease recorded on the table, by name.
+    async fn read_leases(lake: &Lake) -> Vec<(String, LeaseClaim)> {
+        let table = lake.lease_table(&leases()).await.unwrap();
+        let mut names: Vec<&str> =
+            table.metadata().properties().keys().filter_map(|k| k.strip_prefix(LEASE_PREFIX)).collect();
+        names.sort();
+        names.into_iter().map(|n| (n.to_string(), read_claim(&table, n).unwrap().unwrap())).collect()
     }
 
     async fn lease_of(lake: &Lake) -> LeaseClaim {

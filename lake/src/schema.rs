@@ -70,10 +70,7 @@ impl Lake {
         {
             table = self.allow_retries(table).await?;
         }
-        let current = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
-            .map_err(LakeError::iceberg("convert table schema"))?;
-        let mut additions = Vec::new();
-        missing_columns(&spec.ident, None, current.fields(), spec.schema.fields(), &mut additions)?;
+        let (_, additions) = column_additions(&table, spec)?;
         if additions.is_empty() {
             return Ok((table, TableStatus::Unchanged));
         }
@@ -82,10 +79,7 @@ impl Lake {
         for (parent, field) in additions {
             let ty = iceberg_type(&spec.ident, &field)?;
             self.check_readable(&spec.ident, field.name(), &ty)?;
-            added.push(match &parent {
-                Some(p) => format!("{p}.{}", field.name()),
-                None => field.name().clone(),
-            });
+            added.push(dotted(parent.as_deref(), field.name()));
             let column = match parent {
                 Some(p) => AddColumn::builder().parent(p).name(field.name()).field_type(ty).build(),
                 None => AddColumn::optional(field.name(), ty),
@@ -109,17 +103,8 @@ impl Lake {
             return Ok(SchemaPlan { create: true, ..Default::default() });
         }
         let table = self.load(&spec.ident).await?;
-        let current = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
-            .map_err(LakeError::iceberg("convert table schema"))?;
-        let mut additions = Vec::new();
-        missing_columns(&spec.ident, None, current.fields(), spec.schema.fields(), &mut additions)?;
-        let added = additions
-            .into_iter()
-            .map(|(parent, field)| match parent {
-                Some(p) => format!("{p}.{}", field.name()),
-                None => field.name().clone(),
-            })
-            .collect();
+        let (current, additions) = column_additions(&table, spec)?;
+        let added = additions.iter().map(|(parent, field)| dotted(parent.as_deref(), field.name())).collect();
         let mut no_longer_in_spec = Vec::new();
         absent_columns(None, current.fields(), spec.schema.fields(), &mut no_longer_in_spec);
         Ok(SchemaPlan { create: false, added, no_longer_in_spec })
@@ -192,6 +177,26 @@ impl Lake {
     }
 }
 
+/// A column to add: the dotted path of its parent struct (none at the top level), the field.
+type Addition = (Option<String>, Field);
+
+/// The table's current schema, and every column of `spec` it lacks.
+fn column_additions(table: &Table, spec: &TableSpec) -> Result<(ArrowSchema, Vec<Addition>), LakeError> {
+    let current = iceberg::arrow::schema_to_arrow_schema(table.metadata().current_schema())
+        .map_err(LakeError::iceberg("convert table schema"))?;
+    let mut additions = Vec::new();
+    missing_columns(&spec.ident, None, current.fields(), spec.schema.fields(), &mut additions)?;
+    Ok((current, additions))
+}
+
+/// `parent.name`, or `name` at the top level.
+fn dotted(parent: Option<&str>, name: &str) -> String {
+    match parent {
+        Some(p) => format!("{p}.{name}"),
+        None => name.to_string(),
+    }
+}
+
 /// Collects `(parent path, field)` for every field of `wanted` that `current` lacks,
 /// descending into structs present in both.
 fn missing_columns(
@@ -199,18 +204,14 @@ fn missing_columns(
     parent: Option<&str>,
     current: &Fields,
     wanted: &Fields,
-    out: &mut Vec<(Option<String>, Field)>,
+    out: &mut Vec<Addition>,
 ) -> Result<(), LakeError> {
     for field in wanted {
         match current.iter().find(|c| c.name() == field.name()) {
             None => out.push((parent.map(str::to_string), field.as_ref().clone())),
             Some(existing) => match (existing.data_type(), field.data_type()) {
                 (DataType::Struct(have), DataType::Struct(want)) => {
-                    let path = match parent {
-                        Some(p) => format!("{p}.{}", field.name()),
-                        None => field.name().clone(),
-                    };
-                    missing_columns(table, Some(&path), have, want, out)?;
+                    missing_columns(table, Some(&dotted(parent, field.name())), have, want, out)?;
                 }
                 (have, want) if same_kind(have, want) => {}
                 (have, want) => {
@@ -232,10 +233,7 @@ fn missing_columns(
 /// Collects the dotted paths of `current`'s fields that `wanted` lacks.
 fn absent_columns(parent: Option<&str>, current: &Fields, wanted: &Fields, out: &mut Vec<String>) {
     for field in current {
-        let path = match parent {
-            Some(p) => format!("{p}.{}", field.name()),
-            None => field.name().clone(),
-        };
+        let path = dotted(parent, field.name());
         match wanted.iter().find(|w| w.name() == field.name()) {
             None => out.push(path),
             Some(w) => {

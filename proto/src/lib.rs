@@ -18,7 +18,7 @@ pub use compat::{ContractChange, SourceLocation, compare_messages, message_locat
 pub use decode::{DecodeFailure, FailureReason};
 pub use error::ProtoError;
 pub use registry::ContractRegistry;
-pub use rules::{RuleCheck, RuleConfig, RuleViolation};
+pub use rules::{RuleCheck, RuleConfig, RuleViolation, has_field_path};
 pub use wire::BatchDecoder;
 pub use wire::scalar::{MAX_TIMESTAMP_SECONDS, MIN_TIMESTAMP_SECONDS, micros_in_timestamp_range};
 

@@ -248,6 +248,12 @@ fn is_unset(value: &Scalar<'_>) -> bool {
     }
 }
 
+/// Whether `message` has the dotted field path a rule may name (through nested messages,
+/// repeated ones included; not into maps).
+pub fn has_field_path(message: &MessageDescriptor, path: &str) -> bool {
+    resolve_path(message, &path.split('.').collect::<Vec<_>>()).is_ok()
+}
+
 type ResolvedPath = (Vec<u32>, Vec<bool>, FieldDescriptor);
 
 fn resolve_path(message: &MessageDescriptor, names: &[&str]) -> Result<ResolvedPath, String> {

@@ -8,7 +8,8 @@ use std::process::Command;
 use ingot_ingest::{TopicConfig, bronze_ident, bronze_table_spec};
 use ingot_lake::{Lake, LakeError, SchemaPlan};
 use ingot_proto::{
-    ContractChange, ContractRegistry, MessageDescriptor, SourceLocation, compare_messages, message_location,
+    ContractChange, ContractRegistry, MessageDescriptor, SourceLocation, compare_messages, has_field_path,
+    message_location,
 };
 
 use super::CliError;
@@ -179,7 +180,7 @@ fn new_required_rules(
     topic
         .rules
         .iter()
-        .filter(|rule| rule.required && has_path(old_message, &rule.field) && !required_before(&rule.field))
+        .filter(|rule| rule.required && has_field_path(old_message, &rule.field) && !required_before(&rule.field))
         .map(|rule| {
             let needle = format!("\"{}\"", rule.name);
             let line = config_text.lines().position(|l| l.contains("name") && l.contains(&needle));
@@ -198,22 +199,6 @@ fn new_required_rules(
             }
         })
         .collect()
-}
-
-/// Whether `message` has the dotted field path (through message-typed fields).
-fn has_path(message: &MessageDescriptor, path: &str) -> bool {
-    let mut current = message.clone();
-    let mut segments = path.split('.').peekable();
-    while let Some(name) = segments.next() {
-        let Some(field) = current.get_field_by_name(name) else { return false };
-        if segments.peek().is_some() {
-            match field.kind() {
-                prost_reflect::Kind::Message(m) => current = m,
-                _ => return false,
-            }
-        }
-    }
-    true
 }
 
 /// The contract files as they were at a revision, in a directory removed on drop.

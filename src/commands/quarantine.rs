@@ -8,8 +8,8 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
-use ingot_ingest::{Quarantined, TopicConfig, bronze_ident, redrive_topic};
-use ingot_lake::{Lake, parse_ident};
+use ingot_ingest::{IngestError, Quarantined, RedriveReport, TopicConfig, bronze_ident, redrive_topic};
+use ingot_lake::{Lake, TableIdent, parse_ident};
 use ingot_lineage::{JobKind, LineageRun};
 use ingot_proto::ContractRegistry;
 use ingot_transforms::RunContext;
@@ -56,16 +56,31 @@ async fn redrive(config: &Config, filter: &QuarantineFilter, dry_run: bool) -> R
     }
     let lake = Lake::open(&config.catalog).await?;
     let registry = ContractRegistry::load(&config.contracts.dir)?;
-    let table = &config.ingest.quarantine_table;
     // A re-drive writes bronze: it is a lineage run (one per topic) under a pipeline run. A
     // dry run changes nothing and is not.
     let pipeline = (!dry_run).then(|| PipelineRun::start(&config.lineage, false)).transpose()?;
+    let context = pipeline.as_ref().map(PipelineRun::context);
+    let result = redrive_topics(config, &lake, &registry, filter, dry_run, context.as_ref()).await;
+    if let Some(pipeline) = pipeline {
+        pipeline.finish(result.as_ref().err().map(|e| e.to_string()).as_deref()).await;
+    }
+    result
+}
+
+async fn redrive_topics(
+    config: &Config,
+    lake: &Lake,
+    registry: &ContractRegistry,
+    filter: &QuarantineFilter,
+    dry_run: bool,
+    context: Option<&RunContext>,
+) -> Result<(), CliError> {
+    let table = &config.ingest.quarantine_table;
     // Transform tables' rejections are rows of bronze already: never re-driven.
     let transform_tables: Vec<String> = config.transforms.iter().map(|t| literal(&t.table)).collect();
     for topic in config.topics.iter().filter(|t| filter.topic.as_ref().is_none_or(|only| only == &t.topic)) {
-        let mut conditions = filter.conditions()?;
-        conditions.retain(|c| !c.starts_with("_kafka_topic"));
-        conditions.push(format!("_kafka_topic = {}", literal(&topic.topic)));
+        let only_this = QuarantineFilter { topic: Some(topic.topic.clone()), ..filter.clone() };
+        let mut conditions = only_this.conditions()?;
         if !transform_tables.is_empty() {
             conditions.push(format!("message_type NOT IN ({})", transform_tables.join(", ")));
         }
@@ -74,28 +89,16 @@ async fn redrive(config: &Config, filter: &QuarantineFilter, dry_run: bool) -> R
              WHERE {} ORDER BY _kafka_partition, _kafka_offset",
             conditions.join(" AND ")
         );
-        let messages = quarantined(run_query(&lake, &sql).await?.batches)?;
-        let lineage = match &pipeline {
-            Some(pipeline) => Some(RedriveLineage::start(&lake, config, topic, &pipeline.context()).await?),
+        let messages = quarantined(run_query(lake, &sql).await?.batches)?;
+        let lineage = match context {
+            Some(context) => Some(RedriveLineage::start(lake, config, topic, context).await?),
             None => None,
         };
-        let result = redrive_topic(&lake, &registry, &config.ingest, topic, messages, dry_run).await;
+        let result = redrive_topic(lake, registry, &config.ingest, topic, messages, dry_run).await;
         if let Some(lineage) = lineage {
-            lineage.finish(&lake, config, topic, &result).await;
+            lineage.finish(lake, &result).await;
         }
-        let report = match result {
-            Ok(report) => report,
-            Err(e) => {
-                if let Some(pipeline) = pipeline {
-                    pipeline.finish(Some(&e.to_string())).await;
-                }
-                return Err(e.into());
-            }
-        };
-        outln!("{}{report}", if dry_run { "(dry run) " } else { "" });
-    }
-    if let Some(pipeline) = pipeline {
-        pipeline.finish(None).await;
+        outln!("{}{}", if dry_run { "(dry run) " } else { "" }, result?);
     }
     Ok(())
 }
@@ -103,6 +106,7 @@ async fn redrive(config: &Config, filter: &QuarantineFilter, dry_run: bool) -> R
 /// A re-drive's lineage: `pipeline.redrive_<bronze table>`, from the quarantine to bronze.
 struct RedriveLineage {
     run: LineageRun,
+    bronze: TableIdent,
 }
 
 impl RedriveLineage {
@@ -123,25 +127,16 @@ impl RedriveLineage {
         let run = LineageRun::start(&context.emitter, name, &kind, Some(&context.parent), |event| {
             event.inputs = vec![input];
         });
-        Ok(Self { run })
+        Ok(Self { run, bronze })
     }
 
-    async fn finish(
-        self,
-        lake: &Lake,
-        config: &Config,
-        topic: &TopicConfig,
-        result: &Result<ingot_ingest::RedriveReport, ingot_ingest::IngestError>,
-    ) {
-        let bronze = bronze_ident(&config.ingest, topic).ok();
-        let table = match &bronze {
-            Some(ident) => lake.load(ident).await.ok(),
-            None => None,
-        };
+    async fn finish(self, lake: &Lake, result: &Result<RedriveReport, IngestError>) {
+        let table = lake.load(&self.bronze).await.ok();
         let error = result.as_ref().err().map(ToString::to_string);
+        let bronze = &self.bronze;
         self.run.finish(error.as_deref(), |event| {
-            if let (Some(ident), Ok(report)) = (&bronze, result) {
-                event.outputs = vec![lake.lineage_dataset(ident, table.as_ref(), report.snapshot_id)];
+            if let Ok(report) = result {
+                event.outputs = vec![lake.lineage_dataset(bronze, table.as_ref(), report.snapshot_id)];
             }
         });
     }

@@ -106,9 +106,8 @@ pub async fn run(config: &Config, mode: RunMode) -> Result<(), CliError> {
             match until_caught_up && !config.transforms.is_empty() {
                 true => {
                     let context = run.context();
-                    let transforms = super::transform::transform_in(config, &context);
-                    let what = "run the transforms";
-                    coordinator.when_leading(&lake, &config.service, what, transforms).await
+                    let transforms = super::transform::transform_in(&lake, config, &context);
+                    coordinator.when_leading(&config.service, "run the transforms", transforms).await
                 }
                 false => Ok(()),
             }

@@ -29,10 +29,9 @@ pub async fn transform(config: &Config, only: Option<&str>) -> Result<(), CliErr
 }
 
 /// Runs the transforms once as part of an existing pipeline run (`run --until-caught-up`).
-pub async fn transform_in(config: &Config, context: &RunContext) -> Result<(), CliError> {
-    let lake = Lake::open(&config.catalog).await?;
+pub async fn transform_in(lake: &Lake, config: &Config, context: &RunContext) -> Result<(), CliError> {
     let quarantine = parse_ident(&config.ingest.quarantine_table)?;
-    for report in run_transforms(&lake, &config.transforms, &quarantine, None, context).await? {
+    for report in run_transforms(lake, &config.transforms, &quarantine, None, context).await? {
         outln!("{report}");
     }
     Ok(())

@@ -108,6 +108,9 @@ fn save_state(path: &Path, state: &State) {
     }
 }
 
+/// Shared values (on the lease table) saying when each schedule last ran, by name.
+const SHARED_PREFIX: &str = "schedule.";
+
 /// Runs the schedules until the future is dropped.
 pub async fn run_scheduled(
     config: Config,
@@ -126,12 +129,15 @@ pub async fn run_scheduled(
     loop {
         let now = Utc::now();
         let mut state = load_state(&path);
+        // What the coordinating instance last ran, wherever it ran: an instance taking the
+        // lease over does not run again what its predecessor ran.
+        let shared = coordinator.shared(SHARED_PREFIX).await;
         for (entry, cron) in config.schedule.iter().zip(&crons) {
-            // What the coordinating instance last ran, wherever it ran: an instance taking
-            // the lease over does not run again what its predecessor ran.
-            let shared_key = format!("schedule.{}", entry.name);
-            let shared =
-                coordinator.shared(&shared_key).await.and_then(|at| DateTime::parse_from_rfc3339(&at).ok());
+            let shared_key = format!("{SHARED_PREFIX}{}", entry.name);
+            let shared = shared
+                .iter()
+                .find(|(key, _)| *key == shared_key)
+                .and_then(|(_, at)| DateTime::parse_from_rfc3339(at).ok());
             if let Some(shared) = shared.map(|at| at.with_timezone(&Utc))
                 && state.get(&entry.name).is_none_or(|local| *local < shared)
             {

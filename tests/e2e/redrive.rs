@@ -45,6 +45,16 @@ fn order_with_field_99(i: u32, seconds: i64) -> Vec<u8> {
     bytes
 }
 
+/// The contract catches up with the producer: `OrderEvent` gains field 99.
+fn add_field_99_to_the_contract(contracts: &Path) {
+    let proto = contracts.join("ingot/demo/v1/orders.proto");
+    let text = std::fs::read_to_string(&proto).unwrap();
+    let field = "  string trace_id = 10;\n";
+    assert!(text.contains(field));
+    std::fs::write(&proto, text.replacen(field, &format!("{field}  int64 loyalty_points = 99;\n"), 1))
+        .unwrap();
+}
+
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap().flatten() {
@@ -106,14 +116,7 @@ async fn messages_with_a_field_the_contract_lacked_are_redriven_once_across_cras
     );
 
     // The producer was ahead of the contract: the field is added.
-    let proto = contracts.path().join("ingot/demo/v1/orders.proto");
-    let text = std::fs::read_to_string(&proto).unwrap();
-    let text = text.replacen(
-        "  string trace_id = 10;\n",
-        "  string trace_id = 10;\n  int64 loyalty_points = 99;\n",
-        1,
-    );
-    std::fs::write(&proto, text).unwrap();
+    add_field_99_to_the_contract(contracts.path());
     let dry = ws.ingot(&["quarantine", "redrive", "--reason", "unknown_fields", "--dry-run"]);
     assert!(dry.contains("(dry run) orders: 20 quarantined considered, 20 pass now; appended 0"), "{dry}");
     assert_eq!(bronze_offsets(&ws).await.0.len(), 600, "a dry run changes nothing");
@@ -183,14 +186,7 @@ async fn messages_past_bronzes_progress_are_left_to_ingest_which_reads_them_agai
     ws.ingot(&["run", "--until-caught-up"]);
     assert_eq!(bronze_offsets(&ws).await.0.len(), 100);
 
-    let proto = contracts.path().join("ingot/demo/v1/orders.proto");
-    let text = std::fs::read_to_string(&proto).unwrap();
-    let text = text.replacen(
-        "  string trace_id = 10;\n",
-        "  string trace_id = 10;\n  int64 loyalty_points = 99;\n",
-        1,
-    );
-    std::fs::write(&proto, text).unwrap();
+    add_field_99_to_the_contract(contracts.path());
     let out = ws.ingot(&["quarantine", "redrive"]);
     assert!(
         out.contains("10 pass now; appended 0 to bronze.orders, 0 already there, 10 left to ingest"),
