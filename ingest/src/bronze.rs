@@ -9,6 +9,7 @@ use ingot_lake::{SourceOffsets, Table, TableIdent, TableSpec, table_arrow_schema
 use ingot_proto::{BatchDecoder, DecodeFailure, FailureReason, MessageDescriptor, contract_arrow_schema};
 
 use crate::meta::{self, KafkaColumns, MessageMeta};
+use crate::pii::TopicPii;
 use crate::{IngestConfig, IngestError, TopicConfig};
 
 /// Names of the Kafka metadata columns of every bronze table.
@@ -57,6 +58,9 @@ pub(crate) struct BronzeBuffer {
     kafka: KafkaColumns,
     /// Next offset per partition of everything consumed, good or bad.
     consumed: SourceOffsets,
+    /// The topic's PII fields, acted on before rows leave the buffer.
+    pii: Option<TopicPii>,
+    rules: Vec<ingot_proto::RuleConfig>,
 }
 
 impl BronzeBuffer {
@@ -65,9 +69,10 @@ impl BronzeBuffer {
         topic: &TopicConfig,
         message: MessageDescriptor,
         max_message_bytes: usize,
+        pii: Option<TopicPii>,
     ) -> Result<Self, IngestError> {
         let schema = Arc::new(table_arrow_schema(table)?);
-        Self::for_schema(table.identifier().clone(), schema, topic, message, max_message_bytes)
+        Self::for_schema(table.identifier().clone(), schema, topic, message, max_message_bytes, pii)
     }
 
     /// A buffer producing rows of `schema` (a table's, or the one it will have once evolved).
@@ -77,6 +82,7 @@ impl BronzeBuffer {
         topic: &TopicConfig,
         message: MessageDescriptor,
         max_message_bytes: usize,
+        pii: Option<TopicPii>,
     ) -> Result<Self, IngestError> {
         let contract_columns: Vec<_> =
             schema.fields().iter().filter(|f| !KAFKA_COLUMNS.contains(&f.name().as_str())).cloned().collect();
@@ -84,7 +90,13 @@ impl BronzeBuffer {
             BatchDecoder::new(message.clone(), Arc::new(Schema::new(contract_columns)), max_message_bytes)?
                 .allow_unknown_fields(topic.allow_unknown_fields)
                 .with_rules(&topic.rules)?;
-        Ok(Self { ident, decoder, schema, kafka: KafkaColumns::new(), consumed: SourceOffsets::default() })
+        let (kafka, consumed, rules) = (KafkaColumns::new(), SourceOffsets::default(), topic.rules.clone());
+        Ok(Self { ident, decoder, schema, kafka, consumed, pii, rules })
+    }
+
+    /// The topic's PII fields, if it has any.
+    pub fn pii(&self) -> Option<&TopicPii> {
+        self.pii.as_ref()
     }
 
     /// The message type of this topic.
@@ -104,7 +116,10 @@ impl BronzeBuffer {
         if let Some(detail) = meta::kafka_timestamp_problem(meta) {
             return Ok(Some(DecodeFailure { reason: FailureReason::OutOfRange, detail }));
         }
-        if let Err(failure) = self.decoder.push(payload, now_micros)? {
+        if let Err(mut failure) = self.decoder.push(payload, now_micros)? {
+            if let Some(pii) = &self.pii {
+                pii.redact(&mut failure, &self.rules);
+            }
             return Ok(Some(failure));
         }
         self.kafka.append(meta, now_micros);
@@ -118,7 +133,10 @@ impl BronzeBuffer {
         if self.decoder.rows() == 0 {
             return Ok((Vec::new(), consumed));
         }
-        let decoded = self.decoder.finish()?;
+        let mut decoded = self.decoder.finish()?;
+        if let Some(pii) = &self.pii {
+            decoded = pii.protect_batch(decoded)?;
+        }
         let mut columns: HashMap<String, ArrayRef> = decoded
             .schema()
             .fields()

@@ -40,11 +40,13 @@ pub struct CommitReport {
 /// lost race reloads and checks again. A commit whose outcome is unknown is settled by
 /// looking for its deterministic id in the history. A catalog or storage that is briefly
 /// unavailable (locked, unreachable, read-only) is waited for, up to `policy.transient_for`.
+/// `extra_summary` goes into the snapshot's summary beside the offsets and the commit id.
 pub(crate) async fn commit_exactly_once(
     lake: &Lake,
     ident: &TableIdent,
     batches: Vec<RecordBatch>,
     progress: &SourceOffsets,
+    extra_summary: HashMap<String, String>,
     policy: RetryPolicy,
 ) -> Result<CommitReport, IngestError> {
     let commit_id = commit_id(ident, progress);
@@ -90,10 +92,9 @@ pub(crate) async fn commit_exactly_once(
         };
         let mut offsets = recorded.clone();
         offsets.merge(progress);
-        let summary = HashMap::from([
-            (OFFSETS_PROPERTY.to_string(), offsets.to_json()),
-            (COMMIT_ID_PROPERTY.to_string(), commit_id.clone()),
-        ]);
+        let mut summary = extra_summary.clone();
+        summary.insert(OFFSETS_PROPERTY.to_string(), offsets.to_json());
+        summary.insert(COMMIT_ID_PROPERTY.to_string(), commit_id.clone());
         written = Some((kept_rows, files.clone()));
         match lake.commit_append(&table, files.clone(), summary).await {
             Ok(table) => {

@@ -5,6 +5,8 @@ use ingot_proto::RuleConfig;
 use ingot_secret::{Secret, is_sensitive_name};
 use serde::Deserialize;
 
+use crate::pii::{PiiConfig, PiiField};
+
 /// How to reach Kafka.
 #[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +193,9 @@ pub struct IngestConfig {
     /// waited for, retrying with backoff, before the service stops with the error.
     #[serde(default = "default_retry_unavailable_for", with = "humantime_serde")]
     pub retry_unavailable_for: Duration,
+    /// The PII key and how quarantined payloads of topics with PII fields are kept.
+    #[serde(default)]
+    pub pii: PiiConfig,
 }
 
 fn default_retry_unavailable_for() -> Duration {
@@ -219,6 +224,7 @@ impl Default for IngestConfig {
             bronze_namespace: default_bronze_namespace(),
             commit_attempts: default_commit_attempts(),
             retry_unavailable_for: default_retry_unavailable_for(),
+            pii: PiiConfig::default(),
         }
     }
 }
@@ -245,6 +251,10 @@ pub struct TopicConfig {
     /// Contract rules; a message breaking one is quarantined under the rule's name.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// Fields protected before anything is written: `{ field, action = "tokenize" | "drop" |
+    /// "mask", keep }`; see `pii.rs`.
+    #[serde(default)]
+    pub pii: Vec<PiiField>,
 }
 
 impl TopicConfig {

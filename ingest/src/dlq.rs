@@ -1,4 +1,5 @@
-//! The dead-letter topics: failed messages, byte for byte, with the reason in headers.
+//! The dead-letter topics: failed messages, byte for byte, with the reason in headers (for a
+//! topic with PII fields, the payload as the quarantine keeps it: sealed or rewritten).
 //!
 //! The DLQ is at-least-once (a crash between producing and the quarantine commit produces
 //! again); the quarantine table is the exactly-once record. Consumers of a DLQ dedup on the
@@ -64,7 +65,7 @@ impl DlqProducer {
         let error = truncate_utf8(&m.failure.detail, ERROR_HEADER_BYTES);
         let mut last = None;
         for attempt in 1..=SEND_ATTEMPTS {
-            let headers = OwnedHeaders::new()
+            let mut headers = OwnedHeaders::new()
                 .insert(header("ingot.reason", m.failure.reason.code()))
                 .insert(header("ingot.rule", m.failure.reason.rule().unwrap_or("")))
                 .insert(header("ingot.error", error))
@@ -72,6 +73,10 @@ impl DlqProducer {
                 .insert(header("ingot.source.partition", &partition))
                 .insert(header("ingot.source.offset", &offset))
                 .insert(header("ingot.source.timestamp", &timestamp));
+            if let Some(protection) = &m.protection {
+                // The payload is not the raw message: sealed or rewritten (a topic with PII).
+                headers = headers.insert(header("ingot.payload-protection", protection));
+            }
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&m.dlq_topic).headers(headers);
             if let Some(key) = &m.key {
                 record = record.key(key.as_slice());

@@ -25,7 +25,7 @@ pub enum IngestError {
         humantime::format_duration(*timeout)
     )]
     NotCaughtUp { group: String, timeout: std::time::Duration, partitions: String, cause: String },
-    /// A `[kafka]` setting cannot work; the message names the key.
+    /// A `[kafka]` or `[ingest]` setting cannot work; the message names the key.
     #[error("{0}")]
     Config(String),
     /// The first request to the cluster failed: no broker answered, the TLS handshake

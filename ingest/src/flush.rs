@@ -27,6 +27,8 @@ pub(crate) struct QuarantineWork {
     pub by_reason: HashMap<(String, String), u64>,
     pub by_rule: HashMap<(String, String), u64>,
     pub by_topic: HashMap<String, u64>,
+    /// The PII key's id, recorded in the commit's summary.
+    pub key_id: Option<String>,
 }
 
 /// One topic's rows for its bronze table.
@@ -36,6 +38,8 @@ pub(crate) struct BronzeWork {
     pub batches: Vec<RecordBatch>,
     /// Next offset per partition of everything consumed from the topic, good or bad.
     pub consumed: SourceOffsets,
+    /// The PII key's id when the topic has PII fields, recorded in the commit's summary.
+    pub key_id: Option<String>,
 }
 
 /// Everything one flush commits.
@@ -76,8 +80,10 @@ impl FlushJob {
                 failpoint::hit("after-dlq-send");
             }
             let started = Instant::now();
+            let summary = key_summary(work.key_id);
             let commit =
-                commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, policy).await?;
+                commit_exactly_once(&lake, &work.ident, vec![work.batch], &work.consumed, summary, policy)
+                    .await?;
             TableCommitted { table: &work.ident.to_string(), commit: &commit, took: started.elapsed() }
                 .emit();
             MessagesQuarantined { by_reason: &work.by_reason, by_rule: &work.by_rule }.emit();
@@ -90,11 +96,12 @@ impl FlushJob {
             add_counts(&mut report.rule_violations, work.by_rule);
             add_counts(&mut report.quarantined_by_topic, work.by_topic);
         }
-        for BronzeWork { topic, ident, batches, consumed } in self.bronze {
+        for BronzeWork { topic, ident, batches, consumed, key_id } in self.bronze {
             // Only the timestamp column is kept past the commit (the batches are moved into it).
             let timestamps: Vec<RecordBatch> = batches.iter().filter_map(timestamps_only).collect();
             let started = Instant::now();
-            let commit = commit_exactly_once(&lake, &ident, batches, &consumed, policy).await?;
+            let commit =
+                commit_exactly_once(&lake, &ident, batches, &consumed, key_summary(key_id), policy).await?;
             let table = ident.to_string();
             TableCommitted { table: &table, commit: &commit, took: started.elapsed() }.emit();
             bronze_offsets.merge(&commit.table_offsets);
@@ -111,6 +118,11 @@ impl FlushJob {
         }
         Ok(FlushOutcome { report, progress: self.progress, bronze_offsets })
     }
+}
+
+/// The snapshot summary naming the PII key, when there is one.
+fn key_summary(key_id: Option<String>) -> HashMap<String, String> {
+    key_id.map(|id| (crate::pii::KEY_ID_PROPERTY.to_string(), id)).into_iter().collect()
 }
 
 fn timestamps_only(batch: &RecordBatch) -> Option<RecordBatch> {

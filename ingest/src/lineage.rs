@@ -9,6 +9,7 @@ use ingot_lake::{Lake, SourceOffsets, Table};
 use ingot_lineage::datasets;
 use ingot_lineage::{Emitter, JobKind, LineageRun, ParentRun, facets, insert};
 
+use crate::pii::TopicPii;
 use crate::{IngestReport, TopicConfig};
 
 /// The run bronze runs report under, and where their events go.
@@ -40,6 +41,7 @@ pub(crate) struct BronzeLineage {
 pub(crate) struct TopicSource<'a> {
     pub topic: &'a TopicConfig,
     pub table: &'a Table,
+    pub pii: Option<&'a TopicPii>,
 }
 
 impl BronzeLineage {
@@ -70,8 +72,12 @@ impl BronzeLineage {
                 event.inputs =
                     vec![datasets::kafka_topic(brokers, &source.topic.topic, &source.topic.message)];
                 let snapshot = source.table.metadata().current_snapshot_id();
-                event.outputs =
-                    vec![lake.lineage_dataset(source.table.identifier(), Some(source.table), snapshot)];
+                let mut output =
+                    lake.lineage_dataset(source.table.identifier(), Some(source.table), snapshot);
+                if let Some(pii) = source.pii {
+                    insert(&mut output.facets, pii_tags(pii));
+                }
+                event.outputs = vec![output];
             });
             let started_at = SourceOffsets::of_table(source.table).unwrap_or_default();
             let rules = source.topic.rules.iter().map(|r| (r.name.clone(), r.field.clone())).collect();
@@ -148,4 +154,13 @@ impl BronzeLineage {
             topic_run.run.finish(error, |_| {});
         }
     }
+}
+
+/// Tags marking each PII column of a bronze table with what was done to it (`pii` =
+/// `tokenized` / `dropped` / `masked`) and the key its tokens depend on (`pii.key-id`).
+fn pii_tags(pii: &TopicPii) -> (String, serde_json::Value) {
+    let mut tags: Vec<(&str, String, Option<String>)> =
+        pii.tags().into_iter().map(|(field, action)| ("pii", action.to_string(), Some(field))).collect();
+    tags.push(("pii.key-id", pii.key_id().to_string(), None));
+    facets::tags(&tags)
 }

@@ -22,6 +22,7 @@ use crate::flush::{BronzeWork, FlushJob, FlushOutcome};
 use crate::lineage::{BronzeLineage, LineageParent, TopicSource};
 use crate::meta::{MessageMeta, now_micros};
 use crate::orphans::Orphans;
+use crate::pii::{ProtectedPayload, TopicPii, seal_context};
 use crate::quarantine::{QuarantineBuffer, quarantine_schema};
 use crate::report::IngestReport;
 use crate::retry::{RetryPolicy, until_available};
@@ -77,8 +78,13 @@ impl Pipeline {
         let resume: ResumeOffsets = Arc::default();
         let mut topics = HashMap::new();
         let mut bronze_tables = HashMap::new();
+        let key = match topic_configs.iter().any(|t| !t.pii.is_empty()) {
+            true => Some(Arc::new(config.pii.key()?)),
+            false => None,
+        };
         for topic in topic_configs {
             let message = registry.message(&topic.message)?;
+            let pii = TopicPii::compile(&topic, &message, key.as_ref(), config.pii.quarantine_payload)?;
             let ident = crate::bronze::bronze_ident(&config, &topic)?;
             let spec = bronze_table_spec(ident, &message, topic.event_time.as_deref())?;
             let (table, status) =
@@ -95,7 +101,7 @@ impl Pipeline {
                 }
             }
             bronze_tables.insert(topic.topic.clone(), table.clone());
-            let buffer = BronzeBuffer::new(&table, &topic, message, config.max_message_bytes)?;
+            let buffer = BronzeBuffer::new(&table, &topic, message, config.max_message_bytes, pii)?;
             topics.insert(topic.topic.clone(), (topic, buffer));
         }
         let dlq_topics: Vec<String> =
@@ -109,7 +115,7 @@ impl Pipeline {
         )
         .await?;
         note_status(&mut report, &config.quarantine_table, status);
-        let quarantine = QuarantineBuffer::new(&table)?;
+        let quarantine = QuarantineBuffer::new(&table, key.map(|k| k.id().to_string()))?;
         Ok(Self {
             lake,
             kafka,
@@ -141,7 +147,11 @@ impl Pipeline {
             let sources: Vec<TopicSource<'_>> = self
                 .topics
                 .values()
-                .map(|(topic, _)| TopicSource { topic, table: &self.bronze_tables[&topic.topic] })
+                .map(|(topic, buffer)| TopicSource {
+                    topic,
+                    table: &self.bronze_tables[&topic.topic],
+                    pii: buffer.pii(),
+                })
                 .collect();
             self.lineage = Some(BronzeLineage::start(parent, &self.lake, &self.kafka.brokers, &sources));
         }
@@ -291,6 +301,12 @@ impl Pipeline {
         let now = now_micros();
         if let Some(failure) = buffer.push(meta, payload, now)? {
             let message_type = buffer.message_type().to_string();
+            let payload = match buffer.pii() {
+                Some(pii) => {
+                    pii.protect_payload(&seal_context(meta.topic, meta.partition, meta.offset), payload)
+                }
+                None => ProtectedPayload { bytes: payload.map(<[u8]>::to_vec), protection: None },
+            };
             self.quarantine.push(meta, payload, &message_type, failure, topic.dlq(), now);
         }
         Ok(())
@@ -354,7 +370,8 @@ impl Pipeline {
             progress.merge(&consumed);
             if !batches.is_empty() {
                 let (topic, ident) = (topic.topic.clone(), buffer.ident.clone());
-                bronze.push(BronzeWork { topic, ident, batches, consumed });
+                let key_id = buffer.pii().map(|pii| pii.key_id().to_string());
+                bronze.push(BronzeWork { topic, ident, batches, consumed, key_id });
             }
         }
         Ok(FlushJob { quarantine, bronze, progress })

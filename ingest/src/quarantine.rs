@@ -13,15 +13,20 @@ use ingot_proto::DecodeFailure;
 use crate::IngestError;
 use crate::flush::QuarantineWork;
 use crate::meta::{self, KafkaColumns, MessageMeta};
+use crate::pii::ProtectedPayload;
 
 const PAYLOAD: &str = "payload";
 const REASON: &str = "reason";
 const RULE: &str = "rule";
 const ERROR: &str = "error";
 const MESSAGE_TYPE: &str = "message_type";
+/// How the payload is protected: none (raw), `encrypted:<key id>`, `rewritten:<key id>` or
+/// `withheld` (see `pii/payload.rs`).
+pub const PAYLOAD_PROTECTION: &str = "payload_protection";
 
 /// The quarantine table: the Kafka columns (as in bronze), the raw payload, a reason code,
-/// the broken rule's name and the error text; partitioned by the day it was quarantined.
+/// the broken rule's name and the error text (and, for topics with PII fields, how the payload
+/// is protected); partitioned by the day it was quarantined.
 pub fn quarantine_schema(ident: TableIdent) -> TableSpec {
     let mut fields = meta::kafka_fields();
     fields.extend([
@@ -30,6 +35,7 @@ pub fn quarantine_schema(ident: TableIdent) -> TableSpec {
         Field::new(REASON, DataType::Utf8, true),
         Field::new(RULE, DataType::Utf8, true),
         Field::new(ERROR, DataType::Utf8, true),
+        Field::new(PAYLOAD_PROTECTION, DataType::Utf8, true),
     ]);
     TableSpec { ident, schema: Schema::new(fields), partition_day: Some(meta::INGESTED_AT.to_string()) }
 }
@@ -44,6 +50,7 @@ pub(crate) struct DlqMessage {
     pub timestamp_ms: Option<i64>,
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
+    pub protection: Option<String>,
     pub failure: DecodeFailure,
 }
 
@@ -57,6 +64,9 @@ pub(crate) struct QuarantineBuffer {
     reason: StringBuilder,
     rule: StringBuilder,
     error: StringBuilder,
+    protection: StringBuilder,
+    /// The PII key's id when some topic has PII fields, for the commits' summaries.
+    key_id: Option<String>,
     rows: usize,
     consumed: SourceOffsets,
     dlq: Vec<DlqMessage>,
@@ -68,7 +78,7 @@ pub(crate) struct QuarantineBuffer {
 }
 
 impl QuarantineBuffer {
-    pub fn new(table: &Table) -> Result<Self, IngestError> {
+    pub fn new(table: &Table, key_id: Option<String>) -> Result<Self, IngestError> {
         Ok(Self {
             ident: table.identifier().clone(),
             schema: Arc::new(table_arrow_schema(table)?),
@@ -78,6 +88,8 @@ impl QuarantineBuffer {
             reason: StringBuilder::new(),
             rule: StringBuilder::new(),
             error: StringBuilder::new(),
+            protection: StringBuilder::new(),
+            key_id,
             rows: 0,
             consumed: SourceOffsets::default(),
             dlq: Vec::new(),
@@ -87,17 +99,20 @@ impl QuarantineBuffer {
         })
     }
 
+    /// Buffers one failed message; `payload` is protected already when its topic has PII
+    /// fields.
     pub fn push(
         &mut self,
         meta: &MessageMeta<'_>,
-        payload: Option<&[u8]>,
+        payload: ProtectedPayload,
         message_type: &str,
         failure: DecodeFailure,
         dlq_topic: Option<String>,
         now_micros: i64,
     ) {
         self.kafka.append(meta, now_micros);
-        self.payload.append_option(payload);
+        self.payload.append_option(payload.bytes.as_deref());
+        self.protection.append_option(payload.protection.as_deref());
         self.message_type.append_value(message_type);
         self.reason.append_value(failure.reason.code());
         self.rule.append_option(failure.reason.rule());
@@ -122,7 +137,8 @@ impl QuarantineBuffer {
                 offset: meta.offset,
                 timestamp_ms: meta.timestamp_ms,
                 key: meta.key.map(<[u8]>::to_vec),
-                payload: payload.map(<[u8]>::to_vec),
+                payload: payload.bytes,
+                protection: payload.protection,
                 failure,
             });
         }
@@ -142,6 +158,7 @@ impl QuarantineBuffer {
         columns.insert(REASON.into(), Arc::new(self.reason.finish()));
         columns.insert(RULE.into(), Arc::new(self.rule.finish()));
         columns.insert(ERROR.into(), Arc::new(self.error.finish()));
+        columns.insert(PAYLOAD_PROTECTION.into(), Arc::new(self.protection.finish()));
         let batch = meta::assemble(&self.schema, columns, &self.ident.to_string())?;
         self.rows = 0;
         Ok(QuarantineWork {
@@ -152,6 +169,7 @@ impl QuarantineBuffer {
             by_reason: std::mem::take(&mut self.by_reason),
             by_rule: std::mem::take(&mut self.by_rule),
             by_topic: std::mem::take(&mut self.by_topic),
+            key_id: self.key_id.clone(),
         })
     }
 }

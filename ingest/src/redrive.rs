@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::bronze::{BronzeBuffer, bronze_ident, bronze_table_spec};
 use crate::commit::kafka_columns;
 use crate::meta::{self, MessageMeta};
+use crate::pii::{Recovered, TopicPii, recover, seal_context};
 use crate::{IngestConfig, IngestError, TopicConfig};
 
 /// Summary property of a re-drive's snapshot: how many quarantined messages it appended.
@@ -40,6 +41,8 @@ pub struct Quarantined {
     pub timestamp_ms: Option<i64>,
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
+    /// How the stored payload is protected (the quarantine's `payload_protection`).
+    pub protection: Option<String>,
 }
 
 /// What a re-drive of one topic found and did.
@@ -110,10 +113,27 @@ pub async fn redrive_topic(
             (table, schema)
         }
     };
-    let mut buffer =
-        BronzeBuffer::for_schema(ident.clone(), schema, topic, message, config.max_message_bytes)?;
+    let key = match !topic.pii.is_empty() || messages.iter().any(|m| m.protection.is_some()) {
+        true => Some(Arc::new(config.pii.key()?)),
+        false => None,
+    };
+    let pii = TopicPii::compile(topic, &message, key.as_ref(), config.pii.quarantine_payload)?;
+    let key_id = pii.as_ref().map(|p| p.key_id().to_string());
+    let buffer = |pii: Option<TopicPii>| {
+        BronzeBuffer::for_schema(
+            ident.clone(),
+            schema.clone(),
+            topic,
+            message.clone(),
+            config.max_message_bytes,
+            pii,
+        )
+    };
+    // Raw (or opened) payloads get the topic's PII actions; rewritten ones have had them.
+    let mut raw = buffer(pii.clone())?;
+    let mut rewritten = buffer(pii.as_ref().map(TopicPii::applied_already))?;
     let now = chrono::Utc::now().timestamp_micros();
-    for m in &messages {
+    for m in messages {
         let meta = MessageMeta {
             topic: &topic.topic,
             partition: m.partition,
@@ -121,11 +141,26 @@ pub async fn redrive_topic(
             timestamp_ms: m.timestamp_ms,
             key: m.key.as_deref(),
         };
-        if let Some(failure) = buffer.push(&meta, m.payload.as_deref(), now)? {
-            *report.still_failing.entry(failure.reason.code().to_string()).or_default() += 1;
+        let context = seal_context(&topic.topic, m.partition, m.offset);
+        let open_with = || key.as_deref().cloned().ok_or_else(|| "no PII key".to_string());
+        let failure = match recover(m.protection.as_deref(), &context, m.payload, open_with) {
+            Ok(Recovered::Raw(payload)) => raw.push(&meta, payload.as_deref(), now)?.map(|f| f.reason.code()),
+            Ok(Recovered::Protected(payload)) => {
+                rewritten.push(&meta, Some(&payload), now)?.map(|f| f.reason.code())
+            }
+            Ok(Recovered::Withheld) => Some("payload_withheld"),
+            Err(problem) => {
+                tracing::warn!(topic = %topic.topic, partition = m.partition, offset = m.offset, %problem,
+                    "cannot read the quarantined payload");
+                Some("payload_unreadable")
+            }
+        };
+        if let Some(code) = failure {
+            *report.still_failing.entry(code.to_string()).or_default() += 1;
         }
     }
-    let (passing, _) = buffer.take()?;
+    let (mut passing, _) = raw.take()?;
+    passing.extend(rewritten.take()?.0);
     report.passing = passing.iter().map(RecordBatch::num_rows).sum();
     if report.passing == 0 {
         return Ok(report);
@@ -153,10 +188,13 @@ pub async fn redrive_topic(
         }
         let files = write_data_files(&table, &kept).await?;
         crate::failpoint::hit("redrive-before-commit");
-        let summary = HashMap::from([
+        let mut summary = HashMap::from([
             (COMMIT_ID_PROPERTY.to_string(), commit_id.clone()),
             (REDRIVEN_PROPERTY.to_string(), rows.to_string()),
         ]);
+        if let Some(id) = &key_id {
+            summary.insert(crate::pii::KEY_ID_PROPERTY.to_string(), id.clone());
+        }
         match lake.commit_append(&table, files, summary).await {
             Ok(committed) => {
                 crate::failpoint::hit("redrive-after-commit");

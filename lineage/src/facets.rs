@@ -90,6 +90,21 @@ pub fn schema(columns: &[(String, String)]) -> (String, Value) {
     facet("schema", "1-2-0/SchemaDatasetFacet.json", json!({ "fields": fields }))
 }
 
+/// `tags`: `(key, value, field)`, a tag on one column when `field` is given (`pii`).
+pub fn tags(tags: &[(&str, String, Option<String>)]) -> (String, Value) {
+    let tags: Vec<Value> = tags
+        .iter()
+        .map(|(key, value, field)| {
+            let mut tag = json!({ "key": key, "value": value, "source": "INGOT" });
+            if let Some(field) = field {
+                tag["field"] = json!(field);
+            }
+            tag
+        })
+        .collect();
+    facet("tags", "1-0-0/TagsDatasetFacet.json", json!({ "tags": tags }))
+}
+
 /// `dataSource`: named by the namespace; `uri` must be a URI, so the bare `file` namespace
 /// becomes `file:///`.
 pub fn data_source(namespace: &str) -> (String, Value) {

@@ -53,6 +53,7 @@ fn bench_topic(name: &str) -> TopicConfig {
         dlq_topic: Some(String::new()),
         allow_unknown_fields: false,
         rules: Vec::new(),
+        pii: Vec::new(),
     }
 }
 

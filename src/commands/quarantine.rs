@@ -8,7 +8,9 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
-use ingot_ingest::{IngestError, Quarantined, RedriveReport, TopicConfig, bronze_ident, redrive_topic};
+use ingot_ingest::{
+    IngestError, PAYLOAD_PROTECTION, Quarantined, RedriveReport, TopicConfig, bronze_ident, redrive_topic,
+};
 use ingot_lake::{Lake, TableIdent, parse_ident};
 use ingot_lineage::{JobKind, LineageRun};
 use ingot_proto::ContractRegistry;
@@ -84,9 +86,15 @@ async fn redrive_topics(
         if !transform_tables.is_empty() {
             conditions.push(format!("message_type NOT IN ({})", transform_tables.join(", ")));
         }
+        // A quarantine written before PII protection existed has no protection column.
+        let quarantine = lake.load(&parse_ident(table)?).await?;
+        let protection = match quarantine.metadata().current_schema().field_by_name(PAYLOAD_PROTECTION) {
+            Some(_) => PAYLOAD_PROTECTION,
+            None => "CAST(NULL AS VARCHAR)",
+        };
         let sql = format!(
-            "SELECT _kafka_partition, _kafka_offset, _kafka_timestamp, _kafka_key, payload FROM {table} \
-             WHERE {} ORDER BY _kafka_partition, _kafka_offset",
+            "SELECT _kafka_partition, _kafka_offset, _kafka_timestamp, _kafka_key, payload, {protection} \
+             FROM {table} WHERE {} ORDER BY _kafka_partition, _kafka_offset",
             conditions.join(" AND ")
         );
         let messages = quarantined(run_query(lake, &sql).await?.batches)?;
@@ -158,6 +166,7 @@ fn quarantined(batches: Vec<RecordBatch>) -> Result<Vec<Quarantined>, CliError> 
             .ok_or_else(|| bad("_kafka_timestamp"))?;
         let key = batch.column(3).as_binary_opt::<i64>().ok_or_else(|| bad("_kafka_key"))?;
         let payload = batch.column(4).as_binary_opt::<i64>().ok_or_else(|| bad("payload"))?;
+        let protection = batch.column(5).as_string_opt::<i32>().ok_or_else(|| bad(PAYLOAD_PROTECTION))?;
         for row in 0..batch.num_rows() {
             let bytes = |column: &arrow_array::LargeBinaryArray| {
                 column.is_valid(row).then(|| column.value(row).to_vec())
@@ -168,6 +177,7 @@ fn quarantined(batches: Vec<RecordBatch>) -> Result<Vec<Quarantined>, CliError> 
                 timestamp_ms: timestamp.is_valid(row).then(|| timestamp.value(row).div_euclid(1000)),
                 key: bytes(key),
                 payload: bytes(payload),
+                protection: protection.is_valid(row).then(|| protection.value(row).to_string()),
             });
         }
     }
