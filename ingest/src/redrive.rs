@@ -13,18 +13,20 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::{BooleanArray, RecordBatch};
+use arrow_schema::SchemaRef;
 use arrow_select::filter::filter_record_batch;
+use ingot_lake::TableIdent;
 use ingot_lake::{
     COMMIT_ID_PROPERTY, Lake, LakeError, SourceOffsets, Table, find_commit, read_columns_in_range,
     table_arrow_schema, write_data_files,
 };
-use ingot_proto::ContractRegistry;
+use ingot_proto::{ContractRegistry, MessageDescriptor, RuleConfig};
 use sha2::{Digest, Sha256};
 
 use crate::bronze::{BronzeBuffer, bronze_ident, bronze_table_spec};
 use crate::commit::kafka_columns;
 use crate::meta::{self, MessageMeta};
-use crate::pii::{Recovered, TopicPii, recover, seal_context};
+use crate::pii::{PiiKey, Recovered, TopicPii, recover, seal_context};
 use crate::{IngestConfig, IngestError, TopicConfig};
 
 /// Summary property of a re-drive's snapshot: how many quarantined messages it appended.
@@ -43,6 +45,8 @@ pub struct Quarantined {
     pub payload: Option<Vec<u8>>,
     /// How the stored payload is protected (the quarantine's `payload_protection`).
     pub protection: Option<String>,
+    /// The contract rule that quarantined it, if one did.
+    pub rule: Option<String>,
 }
 
 /// What a re-drive of one topic found and did.
@@ -113,54 +117,14 @@ pub async fn redrive_topic(
             (table, schema)
         }
     };
-    let key = match !topic.pii.is_empty() || messages.iter().any(|m| m.protection.is_some()) {
-        true => Some(Arc::new(config.pii.key()?)),
-        false => None,
-    };
-    let pii = TopicPii::compile(topic, &message, key.as_ref(), config.pii.quarantine_payload)?;
-    let key_id = pii.as_ref().map(|p| p.key_id().to_string());
-    let buffer = |pii: Option<TopicPii>| {
-        BronzeBuffer::for_schema(
-            ident.clone(),
-            schema.clone(),
-            topic,
-            message.clone(),
-            config.max_message_bytes,
-            pii,
-        )
-    };
-    // Raw (or opened) payloads get the topic's PII actions; rewritten ones have had them.
-    let mut raw = buffer(pii.clone())?;
-    let mut rewritten = buffer(pii.as_ref().map(TopicPii::applied_already))?;
-    let now = chrono::Utc::now().timestamp_micros();
+    let mut decoder = Redecoder::new(config, topic, &message, (ident.clone(), schema), &messages)?;
     for m in messages {
-        let meta = MessageMeta {
-            topic: &topic.topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp_ms: m.timestamp_ms,
-            key: m.key.as_deref(),
-        };
-        let context = seal_context(&topic.topic, m.partition, m.offset);
-        let open_with = || key.as_deref().cloned().ok_or_else(|| "no PII key".to_string());
-        let failure = match recover(m.protection.as_deref(), &context, m.payload, open_with) {
-            Ok(Recovered::Raw(payload)) => raw.push(&meta, payload.as_deref(), now)?.map(|f| f.reason.code()),
-            Ok(Recovered::Protected(payload)) => {
-                rewritten.push(&meta, Some(&payload), now)?.map(|f| f.reason.code())
-            }
-            Ok(Recovered::Withheld) => Some("payload_withheld"),
-            Err(problem) => {
-                tracing::warn!(topic = %topic.topic, partition = m.partition, offset = m.offset, %problem,
-                    "cannot read the quarantined payload");
-                Some("payload_unreadable")
-            }
-        };
-        if let Some(code) = failure {
+        if let Some(code) = decoder.push(topic, m)? {
             *report.still_failing.entry(code.to_string()).or_default() += 1;
         }
     }
-    let (mut passing, _) = raw.take()?;
-    passing.extend(rewritten.take()?.0);
+    let key_id = decoder.key_id();
+    let passing = decoder.take()?;
     report.passing = passing.iter().map(RecordBatch::num_rows).sum();
     if report.passing == 0 {
         return Ok(report);
@@ -215,6 +179,97 @@ pub async fn redrive_topic(
         attempts: ATTEMPTS,
         last: "other writers kept committing first".into(),
     })
+}
+
+/// Quarantined messages decoded again into bronze rows, their PII protected as ingest would.
+struct Redecoder {
+    /// Raw (or opened) payloads: the topic's PII actions apply.
+    raw: BronzeBuffer,
+    /// Rewritten payloads have had their PII actions, and rules on PII fields cannot judge
+    /// their tokens: a message such a rule quarantined still fails it, other messages are not
+    /// checked by those rules again.
+    rewritten: BronzeBuffer,
+    pii_rules: HashSet<String>,
+    key: Option<Arc<PiiKey>>,
+    key_id: Option<String>,
+    now: i64,
+}
+
+impl Redecoder {
+    fn new(
+        config: &IngestConfig,
+        topic: &TopicConfig,
+        message: &MessageDescriptor,
+        target: (TableIdent, SchemaRef),
+        messages: &[Quarantined],
+    ) -> Result<Self, IngestError> {
+        let key = match !topic.pii.is_empty() || messages.iter().any(|m| m.protection.is_some()) {
+            true => Some(Arc::new(config.pii.key()?)),
+            false => None,
+        };
+        let pii = TopicPii::compile(topic, message, key.as_ref(), config.pii.quarantine_payload)?;
+        let on_pii = |rule: &RuleConfig| pii.as_ref().is_some_and(|p| p.covers(&rule.field));
+        let pii_rules = topic.rules.iter().filter(|r| on_pii(r)).map(|r| r.name.clone()).collect();
+        let unchecked = TopicConfig {
+            rules: topic.rules.iter().filter(|r| !on_pii(r)).cloned().collect(),
+            ..topic.clone()
+        };
+        let (ident, schema) = target;
+        let buffer = |topic: &TopicConfig, pii: Option<TopicPii>| {
+            let (ident, schema, message) = (ident.clone(), schema.clone(), message.clone());
+            BronzeBuffer::for_schema(ident, schema, topic, message, config.max_message_bytes, pii)
+        };
+        Ok(Self {
+            raw: buffer(topic, pii.clone())?,
+            rewritten: buffer(&unchecked, pii.as_ref().map(TopicPii::applied_already))?,
+            pii_rules,
+            key_id: pii.as_ref().map(|p| p.key_id().to_string()),
+            key,
+            now: chrono::Utc::now().timestamp_micros(),
+        })
+    }
+
+    /// Decodes one message; returns the reason code it still fails with, if it does.
+    fn push(&mut self, topic: &TopicConfig, m: Quarantined) -> Result<Option<&'static str>, IngestError> {
+        let meta = MessageMeta {
+            topic: &topic.topic,
+            partition: m.partition,
+            offset: m.offset,
+            timestamp_ms: m.timestamp_ms,
+            key: m.key.as_deref(),
+        };
+        let context = seal_context(&topic.topic, m.partition, m.offset);
+        let open_with = || self.key.as_deref().cloned().ok_or_else(|| "no PII key".to_string());
+        Ok(match recover(m.protection.as_deref(), &context, m.payload, open_with) {
+            Ok(Recovered::Raw(payload)) => {
+                self.raw.push(&meta, payload.as_deref(), self.now)?.map(|f| f.reason.code())
+            }
+            Ok(Recovered::Protected(_)) if m.rule.as_ref().is_some_and(|r| self.pii_rules.contains(r)) => {
+                Some("rule_violation")
+            }
+            Ok(Recovered::Protected(payload)) => {
+                self.rewritten.push(&meta, Some(&payload), self.now)?.map(|f| f.reason.code())
+            }
+            Ok(Recovered::Withheld) => Some("payload_withheld"),
+            Err(problem) => {
+                tracing::warn!(topic = %topic.topic, partition = m.partition, offset = m.offset, %problem,
+                    "cannot read the quarantined payload");
+                Some("payload_unreadable")
+            }
+        })
+    }
+
+    /// The PII key's id, when the rows carry tokens of it.
+    fn key_id(&self) -> Option<String> {
+        self.key_id.clone()
+    }
+
+    /// Every row that passed.
+    fn take(&mut self) -> Result<Vec<RecordBatch>, IngestError> {
+        let (mut passing, _) = self.raw.take()?;
+        passing.extend(self.rewritten.take()?.0);
+        Ok(passing)
+    }
 }
 
 /// The passing rows bronze lacks and may take: below the table's recorded offset for their

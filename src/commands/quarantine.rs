@@ -93,7 +93,7 @@ async fn redrive_topics(
             None => "CAST(NULL AS VARCHAR)",
         };
         let sql = format!(
-            "SELECT _kafka_partition, _kafka_offset, _kafka_timestamp, _kafka_key, payload, {protection} \
+            "SELECT _kafka_partition, _kafka_offset, _kafka_timestamp, _kafka_key, payload, {protection}, rule \
              FROM {table} WHERE {} ORDER BY _kafka_partition, _kafka_offset",
             conditions.join(" AND ")
         );
@@ -167,6 +167,7 @@ fn quarantined(batches: Vec<RecordBatch>) -> Result<Vec<Quarantined>, CliError> 
         let key = batch.column(3).as_binary_opt::<i64>().ok_or_else(|| bad("_kafka_key"))?;
         let payload = batch.column(4).as_binary_opt::<i64>().ok_or_else(|| bad("payload"))?;
         let protection = batch.column(5).as_string_opt::<i32>().ok_or_else(|| bad(PAYLOAD_PROTECTION))?;
+        let rule = batch.column(6).as_string_opt::<i32>().ok_or_else(|| bad("rule"))?;
         for row in 0..batch.num_rows() {
             let bytes = |column: &arrow_array::LargeBinaryArray| {
                 column.is_valid(row).then(|| column.value(row).to_vec())
@@ -178,6 +179,7 @@ fn quarantined(batches: Vec<RecordBatch>) -> Result<Vec<Quarantined>, CliError> 
                 key: bytes(key),
                 payload: bytes(payload),
                 protection: protection.is_valid(row).then(|| protection.value(row).to_string()),
+                rule: rule.is_valid(row).then(|| rule.value(row).to_string()),
             });
         }
     }

@@ -318,6 +318,18 @@ impl Workspace {
 
 /// Reads `count` messages of a topic from the beginning and returns each one's headers.
 pub async fn read_topic(broker: &Broker, topic: &str, count: usize) -> Vec<BTreeMap<String, String>> {
+    read_records(broker, topic, count).await.into_iter().map(|r| r.headers).collect()
+}
+
+/// One message as a consumer sees it.
+pub struct Record {
+    pub headers: BTreeMap<String, String>,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// Reads `count` messages of a topic from the beginning.
+pub async fn read_records(broker: &Broker, topic: &str, count: usize) -> Vec<Record> {
     use rdkafka::Message;
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::message::Headers;
@@ -341,7 +353,8 @@ pub async fn read_topic(broker: &Broker, topic: &str, count: usize) -> Vec<BTree
                 headers.insert(header.key.to_string(), value);
             }
         }
-        out.push(headers);
+        let (key, payload) = (message.key().map(<[u8]>::to_vec), message.payload().map(<[u8]>::to_vec));
+        out.push(Record { headers, key, payload });
     }
     out
 }

@@ -18,6 +18,7 @@ mod kafka_security;
 mod lake;
 mod lineage;
 mod metrics;
+mod pii;
 mod poison;
 mod postgres;
 mod quarantine_cli;

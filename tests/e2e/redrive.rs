@@ -12,9 +12,8 @@ use arrow_array::types::{Int32Type, Int64Type};
 use crate::harness::*;
 use crate::transforms::query;
 
-/// A valid order carrying field 99 (a varint), which the demo contract does not define.
-fn order_with_field_99(i: u32, seconds: i64) -> Vec<u8> {
-    use prost::Message;
+/// A valid order (one line item, EUR 7), occurred at `seconds`.
+pub(crate) fn order_message(i: u32, seconds: i64) -> prost_reflect::DynamicMessage {
     use prost_reflect::{DynamicMessage, Kind, ReflectMessage, Value};
     let registry = ingot_proto::ContractRegistry::load(demo_contracts()).unwrap();
     let mut order = DynamicMessage::new(registry.message("ingot.demo.v1.OrderEvent").unwrap());
@@ -22,11 +21,7 @@ fn order_with_field_99(i: u32, seconds: i64) -> Vec<u8> {
         Kind::Message(m) => DynamicMessage::new(m),
         _ => unreachable!("{field} is a message"),
     };
-    let (mut total, mut at) = (nested("total"), nested("occurred_at"));
-    let mut item = match order.descriptor().get_field_by_name("items").unwrap().kind() {
-        Kind::Message(m) => DynamicMessage::new(m),
-        _ => unreachable!("items are messages"),
-    };
+    let (mut total, mut at, mut item) = (nested("total"), nested("occurred_at"), nested("items"));
     item.set_field_by_name("sku", Value::String("sku-1".into()));
     item.set_field_by_name("quantity", Value::I32(1));
     total.set_field_by_name("units", Value::I64(7));
@@ -39,14 +34,25 @@ fn order_with_field_99(i: u32, seconds: i64) -> Vec<u8> {
     order.set_field_by_name("items", Value::List(vec![Value::Message(item)]));
     order.set_field_by_name("total", Value::Message(total));
     order.set_field_by_name("occurred_at", Value::Message(at));
-    let mut bytes = order.encode_to_vec();
+    order
+}
+
+/// `message` encoded, with field 99 (a varint the demo contract does not define) after it.
+pub(crate) fn with_field_99(message: &prost_reflect::DynamicMessage, i: u32) -> Vec<u8> {
+    use prost::Message;
+    let mut bytes = message.encode_to_vec();
     // Tag of field 99, wire type varint: (99 << 3) | 0 = 792 = 0x98 0x06; then the value.
     bytes.extend([0x98, 0x06, (i % 100) as u8 + 1]);
     bytes
 }
 
+/// A valid order carrying field 99.
+fn order_with_field_99(i: u32, seconds: i64) -> Vec<u8> {
+    with_field_99(&order_message(i, seconds), i)
+}
+
 /// The contract catches up with the producer: `OrderEvent` gains field 99.
-fn add_field_99_to_the_contract(contracts: &Path) {
+pub(crate) fn add_field_99_to_the_contract(contracts: &Path) {
     let proto = contracts.join("ingot/demo/v1/orders.proto");
     let text = std::fs::read_to_string(&proto).unwrap();
     let field = "  string trace_id = 10;\n";

@@ -197,17 +197,21 @@ impl TopicPii {
         RecordBatch::try_new(batch.schema(), columns).map_err(|e| mapping("", e.to_string()))
     }
 
+    /// Whether the value at `field` holds (or is) a PII field's value.
+    pub fn covers(&self, field: &str) -> bool {
+        self.fields.iter().any(|f| {
+            field == f.field
+                || field.starts_with(&format!("{}.", f.field))
+                || f.field.starts_with(&format!("{field}."))
+        })
+    }
+
     /// A failure whose text could quote a PII value (a rule on a PII field prints the value it
     /// rejected) gets a text that does not.
     pub fn redact(&self, failure: &mut DecodeFailure, rules: &[ingot_proto::RuleConfig]) {
         let FailureReason::RuleViolation { rule } = &failure.reason else { return };
         let Some(config) = rules.iter().find(|r| &r.name == rule) else { return };
-        let on_pii = self.fields.iter().any(|f| {
-            config.field == f.field
-                || config.field.starts_with(&format!("{}.", f.field))
-                || f.field.starts_with(&format!("{}.", config.field))
-        });
-        if on_pii {
+        if self.covers(&config.field) {
             failure.detail = format!("field `{}` broke rule `{rule}` (value withheld: PII)", config.field);
         }
     }
