@@ -153,6 +153,10 @@ pub enum BenchKind {
         /// with `[catalog.storage]` and the AWS environment) instead of a local temp dir.
         #[arg(long)]
         warehouse: Option<String>,
+        /// Protect PII as a topic with `pii` fields would: tokenize `customer_id`, mask
+        /// `trace_id`, drop `card.last4` (the key from `ingest.pii.key_env`, INGOT_PII_KEY).
+        #[arg(long)]
+        pii: bool,
     },
     /// A no-op consumer vs ingot draining the same topic on the configured broker.
     EndToEnd {

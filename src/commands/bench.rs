@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use ingot_ingest::pii::{PiiActionName, PiiField};
 use ingot_ingest::{IngestConfig, MessageMeta, Pipeline, RunMode, TopicConfig};
 use ingot_lake::{CatalogConfig, Lake, StorageConfig};
 use ingot_proto::ContractRegistry;
@@ -44,6 +45,10 @@ async fn scratch_lake_on(
     Ok((dir, lake))
 }
 
+fn pii_field(field: &str, action: PiiActionName, keep: Option<usize>) -> PiiField {
+    PiiField { field: field.into(), action, keep }
+}
+
 fn bench_topic(name: &str) -> TopicConfig {
     TopicConfig {
         topic: name.into(),
@@ -65,6 +70,7 @@ pub async fn pipeline(
     events: usize,
     flush_rows: usize,
     warehouse: Option<&str>,
+    pii: bool,
 ) -> Result<(), CliError> {
     let registry = ContractRegistry::load(&config.contracts.dir)?;
     let message = registry.message(BENCH_MESSAGE)?;
@@ -75,9 +81,16 @@ pub async fn pipeline(
 
     let (_dir, lake) = scratch_lake_on(warehouse, &config.catalog.storage).await?;
     eprintln!("warehouse: {}", lake.warehouse());
-    let ingest = IngestConfig::default();
-    let mut pipeline =
-        Pipeline::prepare(lake, &registry, config.kafka.clone(), ingest, vec![bench_topic("bench")]).await?;
+    let ingest = IngestConfig { pii: config.ingest.pii.clone(), ..IngestConfig::default() };
+    let mut topic = bench_topic("bench");
+    if pii {
+        topic.pii = vec![
+            pii_field("customer_id", PiiActionName::Tokenize, None),
+            pii_field("trace_id", PiiActionName::Mask, Some(6)),
+            pii_field("card.last4", PiiActionName::Drop, None),
+        ];
+    }
+    let mut pipeline = Pipeline::prepare(lake, &registry, config.kafka.clone(), ingest, vec![topic]).await?;
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let mut commit_time = Duration::ZERO;
@@ -104,8 +117,9 @@ pub async fn pipeline(
     let rows: u64 = pipeline.report().bronze_rows.values().sum();
     assert_eq!(rows as usize, events, "every event landed");
     outln!(
-        "bench pipeline: {events} events, {:.0} bytes/event on average, flush every {flush_rows} rows",
-        bytes as f64 / events as f64
+        "bench pipeline: {events} events, {:.0} bytes/event on average, flush every {flush_rows} rows{}",
+        bytes as f64 / events as f64,
+        if pii { ", PII protected (tokenize, mask, drop)" } else { "" }
     );
     outln!(
         "  wall        {wall:.2} s  ({:.0} events/s, {:.1} MB/s)",

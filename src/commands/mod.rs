@@ -69,8 +69,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Quarantine(args) => quarantine::quarantine(&config, &args.which).await,
         Command::Contract(args) => contract::contract(&config, &cli.config, &args.which).await,
         Command::Bench(args) => match args.which {
-            BenchKind::Pipeline { events, flush_rows, warehouse } => {
-                bench::pipeline(&config, events, flush_rows, warehouse.as_deref()).await
+            BenchKind::Pipeline { events, flush_rows, warehouse, pii } => {
+                bench::pipeline(&config, events, flush_rows, warehouse.as_deref(), pii).await
             }
             BenchKind::EndToEnd { events } => bench::end_to_end(&config, events).await,
             BenchKind::Transforms { base, events } => {

@@ -17,6 +17,8 @@ pub const MIN_KEY_BYTES: usize = 16;
 const SEALED_MAGIC: &[u8; 4] = b"IGP1";
 const NONCE_BYTES: usize = 12;
 const KEY_ID_BYTES: usize = 8;
+/// What every token's HMAC input starts with (so a token is no other HMAC under the key).
+const TOKEN_LABEL: &[u8] = b"ingot.pii.token\0";
 
 /// The PII key and what is derived from it.
 #[derive(Clone)]
@@ -24,6 +26,9 @@ pub struct PiiKey {
     secret: Secret,
     id: String,
     cipher: Aes256Gcm,
+    /// The token HMAC with the key and the label absorbed: cloned per value, so the key's
+    /// setup (two hash blocks) is not repeated for every token.
+    token_mac: HmacSha256,
 }
 
 impl std::fmt::Debug for PiiKey {
@@ -46,7 +51,10 @@ impl PiiKey {
         let derive = |label: &str| mac(secret.expose().as_bytes(), &[label.as_bytes()]);
         let id = hex::encode(&derive("ingot.pii.key-id")[..KEY_ID_BYTES]);
         let cipher = Aes256Gcm::new_from_slice(&derive("ingot.pii.quarantine-cipher")).expect("32-byte key");
-        Ok(Self { secret, id, cipher })
+        let mut token_mac =
+            <HmacSha256 as Mac>::new_from_slice(secret.expose().as_bytes()).expect("any key length");
+        token_mac.update(TOKEN_LABEL);
+        Ok(Self { secret, id, cipher, token_mac })
     }
 
     /// A short public name of the key (a hash of it): recorded where its tokens are, so that a
@@ -58,7 +66,9 @@ impl PiiKey {
     /// The token of `value`: hex HMAC-SHA256 under the key. Equal values give equal tokens
     /// (joins and dedup on them still work); without the key, a token tells nothing but that.
     pub fn token(&self, value: &[u8]) -> String {
-        hex::encode(mac(self.secret.expose().as_bytes(), &[b"ingot.pii.token\0", value]))
+        let mut mac = self.token_mac.clone();
+        mac.update(value);
+        hex::encode(mac.finalize().into_bytes())
     }
 
     /// `plaintext` encrypted and authenticated with AES-256-GCM, bound to `context` (the
