@@ -56,6 +56,16 @@ path = "lineage.jsonl"
     )
 }
 
+/// A broker, a copy of the demo contracts (the tests change it) and a workspace whose topic
+/// has PII fields, its quarantined payloads kept as `quarantine_payload` says.
+fn workspace(quarantine_payload: &str) -> (Broker, tempfile::TempDir, Workspace) {
+    let broker = Broker::start();
+    let contracts = tempfile::tempdir().unwrap();
+    copy_dir(&demo_contracts(), contracts.path());
+    let ws = Workspace::new(&broker, contracts.path(), 100_000, &topics(quarantine_payload));
+    (broker, contracts, ws)
+}
+
 /// The raw customer id of order `i`: 5 customers, and 3 orders (35..38) whose id breaks the
 /// `customer_known` rule.
 fn customer(i: u32) -> String {
@@ -146,10 +156,7 @@ fn strings(batches: &[RecordBatch], column: usize) -> Vec<Option<String>> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_raw_pii_value_is_written_anywhere_and_tokens_are_keyed_hmacs() {
-    let broker = Broker::start();
-    let contracts = tempfile::tempdir().unwrap();
-    copy_dir(&demo_contracts(), contracts.path());
-    let ws = Workspace::new(&broker, contracts.path(), 100_000, &topics("encrypt"));
+    let (broker, contracts, ws) = workspace("encrypt");
     let mut printed = String::new();
     produce(&broker).await;
     ingot(&ws, &["run", "--until-caught-up"], KEY, &mut printed);
@@ -248,10 +255,7 @@ async fn no_raw_pii_value_is_written_anywhere_and_tokens_are_keyed_hmacs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rewritten_payloads_and_another_key_give_other_tokens_never_tokenized_twice() {
-    let broker = Broker::start();
-    let contracts = tempfile::tempdir().unwrap();
-    copy_dir(&demo_contracts(), contracts.path());
-    let ws = Workspace::new(&broker, contracts.path(), 100_000, &topics("rewrite"));
+    let (broker, contracts, ws) = workspace("rewrite");
     produce(&broker).await;
 
     // Without the key, ingest refuses to start, naming the variable and the key that names it.
