@@ -36,6 +36,23 @@ pub struct AddedFiles {
     /// False when the earlier snapshot is no longer in the table's metadata (expired): then
     /// `paths` holds every live file and the caller must dedup.
     pub complete: bool,
+    /// Where each file of `paths` is and how many rows it holds (from the manifests), so a
+    /// caller can plan its reads — or learn what it needs from partitions alone.
+    pub placement: HashMap<String, FilePlacement>,
+}
+
+/// A data file's partition (`<column>_day=2026-11-20`, empty when unpartitioned) and rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilePlacement {
+    pub partition: String,
+    pub rows: u64,
+}
+
+impl AddedFiles {
+    /// Rows of the files in `paths`.
+    pub fn rows(&self) -> u64 {
+        self.paths.iter().filter_map(|p| self.placement.get(p)).map(|p| p.rows).sum()
+    }
 }
 
 /// Files added and removed in the same partitions between `from` and `up_to`.
@@ -88,10 +105,23 @@ pub async fn files_added_between(
         return Ok(AddedFiles { up_to: up_to_id, complete: true, ..Default::default() });
     }
     let live_now = live_files_at(table, up_to_id).await?;
+    let placement: HashMap<String, FilePlacement> = live_now
+        .iter()
+        .map(|f| {
+            let rows = f.entry.data_file().record_count();
+            (f.entry.file_path().to_string(), FilePlacement { partition: f.partition_path.clone(), rows })
+        })
+        .collect();
     let found = after.is_some_and(|a| metadata.snapshot_by_id(a).is_some());
     let (Some(after), true) = (after, found) else {
         let paths = live_now.into_iter().map(|f| f.entry.file_path().to_string()).collect();
-        return Ok(AddedFiles { paths, up_to: up_to_id, complete: after.is_none(), rewritten: None });
+        return Ok(AddedFiles {
+            paths,
+            up_to: up_to_id,
+            complete: after.is_none(),
+            rewritten: None,
+            placement,
+        });
     };
 
     // Files holding rows that were there at `after`: its live files, and the output of
@@ -123,7 +153,7 @@ pub async fn files_added_between(
         .collect();
     let added: Vec<(&String, &Placement)> = now.iter().filter(|(p, _)| !old.contains_key(*p)).collect();
     let removed: Vec<(&String, &Placement)> = old.iter().filter(|(p, _)| !now.contains_key(*p)).collect();
-    let mut out = AddedFiles { up_to: up_to_id, complete: true, ..Default::default() };
+    let mut out = AddedFiles { up_to: up_to_id, complete: true, placement, ..Default::default() };
     if removed.is_empty() {
         out.paths = added.into_iter().map(|(p, _)| p.clone()).collect();
         return Ok(out);

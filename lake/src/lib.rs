@@ -30,11 +30,11 @@ pub use commit::{COMMIT_ATTEMPTS, Committed, FileSelection, OnConflict, Snapshot
 pub use error::LakeError;
 pub use failpoint::failpoint;
 pub use field_ids::{explain_read_failure, files_without_field_ids};
-pub use incremental::{AddedFiles, Rewritten, RowChanges, files_added_between, read_changes};
+pub use incremental::{AddedFiles, FilePlacement, Rewritten, RowChanges, files_added_between, read_changes};
 pub use lease::{LeaseClaim, LeaseOutcome, is_lease_table};
 pub use maintain::{
     CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, ExpireOptions, ExpireReport, OrphanOptions,
-    OrphanReport, read_files, read_files_at,
+    OrphanReport, read_files, read_files_at, stream_files_at,
 };
 pub use offsets::{COMMIT_ID_PROPERTY, OFFSETS_PROPERTY, SourceOffsets, find_commit};
 pub use overwrite::{Overwrite, Replaced, partition_paths};

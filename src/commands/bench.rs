@@ -253,6 +253,14 @@ pub(super) fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Starts the peak RSS over from the current RSS (Linux ≥ 4.0), so a later `peak_rss_mib`
+/// measures one phase.
+pub(super) fn reset_peak_rss() {
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        eprintln!("cannot reset the peak RSS ({e}); the figure includes earlier phases");
+    }
+}
+
 pub(super) fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status

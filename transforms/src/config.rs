@@ -53,6 +53,11 @@ pub struct TransformConfig {
     /// cannot, rather than growing until the OOM killer stops the whole service.
     #[serde(default = "default_max_memory", deserialize_with = "crate::query::byte_size")]
     pub max_memory: usize,
+    /// Silver works through its new input this many rows at a time (whole files, read one
+    /// after another), writing each part's files before reading the next and committing once
+    /// at the end: memory follows this, not the size of a backlog.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: usize,
 }
 
 impl TransformConfig {
@@ -85,6 +90,10 @@ fn default_lateness() -> Duration {
 fn default_max_memory() -> usize {
     512 << 20
 }
+fn default_chunk_rows() -> usize {
+    200_000
+}
+
 fn default_window_column() -> String {
     "window_start".into()
 }

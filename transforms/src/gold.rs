@@ -15,7 +15,7 @@ use ingot_lake::{
 
 use crate::lake_session::{collect, pinned, replace_table};
 use crate::progress::{Pending, run_id};
-use crate::rows::{conform, event_micros, iceberg_ready, timestamp_literal};
+use crate::rows::{conform, iceberg_ready, timestamp_literal};
 use crate::{TransformConfig, TransformError, TransformReport};
 
 pub(crate) const DAY_US: i64 = 86_400_000_000;
@@ -31,13 +31,9 @@ pub(crate) async fn run_gold(
     let base = pending.base();
     let Pending { ident, input, target: pending_target, from, to, up_to, changes, .. } = pending;
     report.input_rows = changes.added_rows();
-    let mut days = BTreeSet::new();
-    // Days of rows added and of rows another engine removed or changed in silver.
-    for batch in changes.added.iter().chain(&changes.removed) {
-        days.extend(
-            event_micros(batch, &config.event_time)?.into_iter().flatten().map(|t| t.div_euclid(DAY_US)),
-        );
-    }
+    // Days of rows added and of rows another engine removed or changed in silver (from the
+    // files' day partitions: the rows are not read here, the SQL reads those days).
+    let days = changes.days(&config.event_time).await?;
     if days.is_empty() {
         return Ok(report);
     }

@@ -2,9 +2,11 @@
 //! exact snapshots, and the incremental silver and gold transforms built from `sql/`.
 
 mod backfill;
+mod changes;
 mod column_lineage;
 mod config;
 mod conforming;
+mod dedup;
 mod error;
 mod events;
 mod gold;

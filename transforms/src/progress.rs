@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use iceberg::spec::Operation;
 use ingot_lake::{
-    Lake, RowChanges, SnapshotChange, Table, TableIdent, TableState, ancestors, files_added_between,
-    find_commit, parse_ident, read_changes, source_history,
+    Lake, SnapshotChange, Table, TableIdent, TableState, ancestors, files_added_between, find_commit,
+    parse_ident, source_history,
 };
 use sha2::{Digest, Sha256};
 
+use crate::changes::Changes;
 use crate::config::Kind;
 use crate::{TransformConfig, TransformError};
 
@@ -51,7 +52,7 @@ pub(crate) struct Pending {
     pub from: BTreeMap<String, i64>,
     pub to: BTreeMap<String, i64>,
     pub up_to: i64,
-    pub changes: RowChanges,
+    pub changes: Changes,
     /// The range stops where a crashed run's quarantine commit did, before the input's end.
     pub narrowed: bool,
 }
@@ -102,7 +103,7 @@ impl Pending {
         if !added.complete {
             tracing::warn!(table = %config.table, input = %config.input, "the snapshot last read is no longer in the input's history (expired?): reading every row; keys already held are dropped");
         }
-        let changes = read_changes(&input, &added).await?;
+        let changes = Changes::of(&input, added).await?;
         let pending = Pending {
             ident,
             input,

@@ -13,9 +13,10 @@ use ingot_lake::{
 };
 
 use crate::backfill::cells;
+use crate::dedup::{Held, KeySet};
 use crate::lake_session::{collect, lake_session, memory_table, replace_table};
 use crate::rows::{conform, iceberg_ready};
-use crate::silver::{Held, silver_step};
+use crate::silver::silver_step;
 use crate::{TransformConfig, TransformError};
 
 /// One window whose values differ.
@@ -137,7 +138,7 @@ pub async fn replay(
             bronze_schema.clone(),
             new_rows,
             watermark,
-            Held::Rows(&replayed),
+            &mut KeySet::new(Held::Rows(&replayed)),
         )
         .await?;
         replayed.extend(in_silver_schema(step.accepted)?);

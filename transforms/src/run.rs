@@ -31,6 +31,8 @@ pub struct TransformReport {
     pub rule_violations: u64,
     /// Gold: days whose windows were recomputed.
     pub windows_days: u64,
+    /// Silver: the parts (of `chunk_rows`) the input was read in.
+    pub parts: u64,
     /// The snapshot committed, if anything was.
     pub snapshot_id: Option<i64>,
     pub seconds: f64,
@@ -48,7 +50,7 @@ impl std::fmt::Display for TransformReport {
             None => write!(f, "{}: up to date", self.table),
             Some(snapshot) => write!(
                 f,
-                "{}: read {} new rows, wrote {} (duplicates {}, late {}, rule violations {}, days recomputed {}) in {:.2}s → snapshot {snapshot}",
+                "{}: read {} new rows, wrote {} (duplicates {}, late {}, rule violations {}, days recomputed {}) in {:.2}s{} → snapshot {snapshot}",
                 self.table,
                 self.input_rows,
                 self.written_rows,
@@ -56,7 +58,8 @@ impl std::fmt::Display for TransformReport {
                 self.late,
                 self.rule_violations,
                 self.windows_days,
-                self.seconds
+                self.seconds,
+                if self.parts > 1 { format!(", {} parts", self.parts) } else { String::new() }
             ),
         }
     }

@@ -154,6 +154,10 @@ pub async fn read_files_at(
 ) -> Result<Vec<arrow_array::RecordBatch>, LakeError> {
     let context = format!("read files of {}", table.identifier());
     let batches = match scan_files(table, snapshot, paths, &context).await {
+        Ok(batches) => batches.try_collect::<Vec<_>>().await,
+        Err(e) => Err(e),
+    };
+    let batches = match batches {
         Ok(batches) => batches,
         Err(e) => return Err(explain_read_failure(table, snapshot, e.to_string()).await.unwrap_or(e)),
     };
@@ -166,14 +170,54 @@ pub async fn read_files_at(
         .collect()
 }
 
+/// The rows of `paths` (files live in `snapshot`) as a stream of batches in the table's current
+/// schema, so a caller can work through more rows than fit in memory. `columns` narrows the
+/// read to those columns (then the batches hold just them).
+pub async fn stream_files_at(
+    table: &Table,
+    snapshot: Option<i64>,
+    paths: &HashSet<String>,
+    columns: Option<&[&str]>,
+) -> Result<futures::stream::BoxStream<'static, Result<arrow_array::RecordBatch, LakeError>>, LakeError> {
+    let context = format!("read files of {}", table.identifier());
+    let mut scan = table.scan();
+    scan = match columns {
+        Some(columns) => scan.select(columns.iter().copied()),
+        None => scan.select_all(),
+    };
+    let batches = scan_files_with(table, scan, snapshot, paths, &context).await?;
+    let schema = std::sync::Arc::new(table_arrow_schema(table)?);
+    let whole = columns.is_none();
+    Ok(batches
+        .map(move |batch| {
+            let batch = batch?;
+            match whole {
+                true => {
+                    to_schema(&batch, &schema).map_err(|e| LakeError::Unsupported(format!("{context}: {e}")))
+                }
+                false => Ok(batch),
+            }
+        })
+        .boxed())
+}
+
 /// The rows of exactly `paths` among the files live in `snapshot`, as the reader gives them.
 async fn scan_files(
     table: &Table,
     snapshot: Option<i64>,
     paths: &HashSet<String>,
     context: &str,
-) -> Result<Vec<arrow_array::RecordBatch>, LakeError> {
-    let mut scan = table.scan().select_all();
+) -> Result<futures::stream::BoxStream<'static, Result<arrow_array::RecordBatch, LakeError>>, LakeError> {
+    scan_files_with(table, table.scan().select_all(), snapshot, paths, context).await
+}
+
+async fn scan_files_with(
+    table: &Table,
+    mut scan: iceberg::scan::TableScanBuilder<'_>,
+    snapshot: Option<i64>,
+    paths: &HashSet<String>,
+    context: &str,
+) -> Result<futures::stream::BoxStream<'static, Result<arrow_array::RecordBatch, LakeError>>, LakeError> {
     if let Some(id) = snapshot {
         scan = scan.snapshot_id(id);
     }
@@ -185,6 +229,7 @@ async fn scan_files(
         .map_err(LakeError::iceberg(context))?
         .try_filter(move |task| futures::future::ready(paths.contains(&task.data_file_path)))
         .boxed();
-    let stream = table.reader_builder().build().read(tasks).map_err(LakeError::iceberg(context))?.stream();
-    stream.try_collect().await.map_err(LakeError::iceberg(context))
+    let stream = table.reader_builder().build().read(tasks).map_err(LakeError::iceberg(context))?;
+    let context = context.to_string();
+    Ok(stream.stream().map_err(move |e| LakeError::iceberg(context.clone())(e)).boxed())
 }

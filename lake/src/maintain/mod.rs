@@ -7,6 +7,8 @@ mod expire;
 mod orphans;
 mod reachable;
 
-pub use compact::{CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, read_files, read_files_at};
+pub use compact::{
+    CompactOptions, CompactReport, DEFAULT_COMPACT_TARGET_BYTES, read_files, read_files_at, stream_files_at,
+};
 pub use expire::{ExpireOptions, ExpireReport};
 pub use orphans::{OrphanOptions, OrphanReport};
