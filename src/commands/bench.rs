@@ -262,10 +262,20 @@ pub(super) fn reset_peak_rss() {
 }
 
 pub(super) fn peak_rss_mib() -> u64 {
+    status_mib("VmHWM:")
+}
+
+/// The resident set now.
+pub(super) fn rss_mib() -> u64 {
+    status_mib("VmRSS:")
+}
+
+/// A `kB` line of `/proc/self/status`, in MiB.
+fn status_mib(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<u64>().ok())
         .map_or(0, |kb| kb / 1024)

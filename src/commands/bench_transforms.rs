@@ -10,7 +10,7 @@ use ingot_proto::ContractRegistry;
 use ingot_transforms::{RunContext, run_transforms};
 
 use super::CliError;
-use super::bench::{cpu_seconds, peak_rss_mib, reset_peak_rss, scratch_lake};
+use super::bench::{cpu_seconds, peak_rss_mib, reset_peak_rss, rss_mib, scratch_lake};
 use crate::config::Config;
 use crate::output::outln;
 use crate::sample::{Mix, SampleGenerator};
@@ -72,6 +72,7 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
     drop(pipeline);
     let filled_peak = peak_rss_mib();
     reset_peak_rss();
+    let at_start = rss_mib();
 
     let cpu_before = cpu_seconds();
     let started = Instant::now();
@@ -83,6 +84,9 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
         outln!("  {report}");
     }
     outln!("  wall {wall:.2} s, cpu {cpu:.2} s ({:.0} new rows/s)", events as f64 / wall);
-    outln!("  peak RSS {} MiB during the run ({filled_peak} MiB while bronze was filled)", peak_rss_mib());
+    outln!(
+        "  peak RSS {} MiB during the run, {at_start} MiB at its start (the allocator keeps what filling bronze used: {filled_peak} MiB)",
+        peak_rss_mib()
+    );
     Ok(())
 }
