@@ -152,22 +152,7 @@ pub async fn read_files_at(
     snapshot: Option<i64>,
     paths: &HashSet<String>,
 ) -> Result<Vec<arrow_array::RecordBatch>, LakeError> {
-    let context = format!("read files of {}", table.identifier());
-    let batches = match scan_files(table, snapshot, paths, &context).await {
-        Ok(batches) => batches.try_collect::<Vec<_>>().await,
-        Err(e) => Err(e),
-    };
-    let batches = match batches {
-        Ok(batches) => batches,
-        Err(e) => return Err(explain_read_failure(table, snapshot, e.to_string()).await.unwrap_or(e)),
-    };
-    // The writer wants the table's schema exactly (field ids in the metadata); a file of an
-    // older schema is read in the snapshot's schema and brought to the current one.
-    let schema = std::sync::Arc::new(table_arrow_schema(table)?);
-    batches
-        .iter()
-        .map(|b| to_schema(b, &schema).map_err(|e| LakeError::Unsupported(format!("{context}: {e}"))))
-        .collect()
+    stream_files_at(table, snapshot, paths, None).await?.try_collect().await
 }
 
 /// The rows of `paths` (files live in `snapshot`) as a stream of batches in the table's current
@@ -185,32 +170,30 @@ pub async fn stream_files_at(
         Some(columns) => scan.select(columns.iter().copied()),
         None => scan.select_all(),
     };
-    let batches = scan_files_with(table, scan, snapshot, paths, &context).await?;
+    let batches = match scan_files_with(table, scan, snapshot, paths, &context).await {
+        Ok(batches) => batches,
+        Err(e) => return Err(explain_read_failure(table, snapshot, e.to_string()).await.unwrap_or(e)),
+    };
     let schema = std::sync::Arc::new(table_arrow_schema(table)?);
     let whole = columns.is_none();
+    let table = table.clone();
     Ok(batches
-        .map(move |batch| {
-            let batch = batch?;
-            match whole {
-                true => {
-                    to_schema(&batch, &schema).map_err(|e| LakeError::Unsupported(format!("{context}: {e}")))
+        .then(move |batch| {
+            let (table, schema, context) = (table.clone(), schema.clone(), context.clone());
+            async move {
+                match batch {
+                    // A file the reader cannot map (written without field ids) is named.
+                    Err(e) => Err(explain_read_failure(&table, snapshot, e.to_string()).await.unwrap_or(e)),
+                    Ok(batch) if whole => to_schema(&batch, &schema)
+                        .map_err(|e| LakeError::Unsupported(format!("{context}: {e}"))),
+                    Ok(batch) => Ok(batch),
                 }
-                false => Ok(batch),
             }
         })
         .boxed())
 }
 
 /// The rows of exactly `paths` among the files live in `snapshot`, as the reader gives them.
-async fn scan_files(
-    table: &Table,
-    snapshot: Option<i64>,
-    paths: &HashSet<String>,
-    context: &str,
-) -> Result<futures::stream::BoxStream<'static, Result<arrow_array::RecordBatch, LakeError>>, LakeError> {
-    scan_files_with(table, table.scan().select_all(), snapshot, paths, context).await
-}
-
 async fn scan_files_with(
     table: &Table,
     mut scan: iceberg::scan::TableScanBuilder<'_>,
