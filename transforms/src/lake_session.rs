@@ -3,6 +3,7 @@
 //! rows they should see.
 
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -56,12 +57,26 @@ pub async fn lake_session_in(lake: &Lake, ctx: SessionContext) -> Result<Session
 /// the table's declared types (see [`ConformingTable`]).
 pub async fn pinned(table: Table, snapshot: Option<i64>) -> Result<Arc<dyn TableProvider>, TransformError> {
     let name = table.identifier().to_string();
+    // The scan reads the snapshot in the snapshot's schema; the current schema may have more.
+    let metadata = table.metadata();
+    let scanned = snapshot.or(metadata.current_snapshot_id()).and_then(|id| metadata.snapshot_by_id(id));
+    let unread: HashSet<String> = match (snapshot, scanned.and_then(|s| s.schema(metadata).ok())) {
+        (None, Some(read)) => metadata
+            .current_schema()
+            .as_struct()
+            .fields()
+            .iter()
+            .filter(|f| read.field_by_id(f.id).is_none())
+            .map(|f| f.name.clone())
+            .collect(),
+        _ => HashSet::new(),
+    };
     let provider = match snapshot {
         Some(id) => IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await,
         None => IcebergStaticTableProvider::try_new_from_table(table).await,
     };
     let inner = Arc::new(provider.map_err(|e| TransformError::Sql(format!("{name}: {e}")))?);
-    Ok(Arc::new(ConformingTable { inner }))
+    Ok(Arc::new(ConformingTable { inner, unread }))
 }
 
 /// Makes `name` (`namespace.table`) read `provider` in this session.

@@ -25,6 +25,8 @@ pub(crate) struct StreamExec {
     /// Whether DataFusion may repartition the input before this node. `false` where the node
     /// must meet the input's batches first (a repartition would see them unwrapped).
     repartition_input: bool,
+    /// The node's own properties when `wrap` changes the schema (else the input's).
+    properties: Option<Arc<PlanProperties>>,
 }
 
 impl StreamExec {
@@ -34,7 +36,14 @@ impl StreamExec {
         wrap: StreamFn,
         repartition_input: bool,
     ) -> Self {
-        Self { name, input, wrap, repartition_input }
+        Self { name, input, wrap, repartition_input, properties: None }
+    }
+
+    /// A node whose streams are of `schema` (the input's partitioning and order otherwise).
+    pub fn with_schema(mut self, schema: arrow_schema::SchemaRef) -> Self {
+        let eq = datafusion::physical_expr::EquivalenceProperties::new(schema);
+        self.properties = Some(Arc::new(self.input.properties().as_ref().clone().with_eq_properties(eq)));
+        self
     }
 }
 
@@ -60,7 +69,7 @@ impl ExecutionPlan for StreamExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        self.input.properties()
+        self.properties.as_ref().unwrap_or_else(|| self.input.properties())
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -81,7 +90,11 @@ impl ExecutionPlan for StreamExec {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match children.pop() {
             Some(input) if children.is_empty() => {
-                Ok(Arc::new(Self::new(self.name, input, self.wrap.clone(), self.repartition_input)))
+                let mut node = Self::new(self.name, input, self.wrap.clone(), self.repartition_input);
+                if self.properties.is_some() {
+                    node = node.with_schema(self.schema());
+                }
+                Ok(Arc::new(node))
             }
             _ => Err(DataFusionError::Internal(format!("{} has exactly one child", self.name))),
         }
