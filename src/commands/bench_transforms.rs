@@ -11,6 +11,7 @@ use ingot_transforms::{RunContext, run_transforms};
 
 use super::CliError;
 use super::bench::{cpu_seconds, peak_rss_mib, reset_peak_rss, rss_mib, scratch_lake};
+use super::bench_duckdb::{self, DuckDbRun};
 use crate::config::Config;
 use crate::output::outln;
 use crate::sample::{Mix, SampleGenerator};
@@ -60,6 +61,7 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
     fill(&mut pipeline, base)?;
     pipeline.commit_buffered().await?;
     run_transforms(&lake, &config.transforms, &quarantine, None, &RunContext::silent()).await?;
+    let base_snapshot = lake.load(&bronze).await?.metadata().current_snapshot_id();
     eprintln!("adding {events} new events to bronze...");
     let mut left = events;
     while left > 0 {
@@ -88,5 +90,20 @@ pub async fn transforms(config: &Config, base: usize, events: usize) -> Result<(
         "  peak RSS {} MiB during the run, {at_start} MiB at its start (the allocator keeps what filling bronze used: {filled_peak} MiB)",
         peak_rss_mib()
     );
+    // The peer: DuckDB on the same new bronze files, same SQL, Parquet (ZSTD) out.
+    let table = lake.load(&bronze).await?;
+    let up_to = table.metadata().current_snapshot_id().unwrap_or_default();
+    let added = ingot_lake::files_added_between(&table, base_snapshot, up_to).await?;
+    let mut files: Vec<String> =
+        added.paths.iter().map(|p| p.strip_prefix("file://").unwrap_or(p).to_string()).collect();
+    files.sort();
+    match bench_duckdb::run(&files) {
+        DuckDbRun::Took { seconds, silver_rows, version } => outln!(
+            "  DuckDB {version}, same work on the same {} files (dedup within the new rows only, no catalog): {seconds:.2} s, {silver_rows} silver rows; ingot/DuckDB = {:.2}",
+            files.len(),
+            wall / seconds
+        ),
+        DuckDbRun::NotRun(why) => outln!("  DuckDB: not run ({why})"),
+    }
     Ok(())
 }

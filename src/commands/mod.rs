@@ -2,6 +2,7 @@
 
 mod backfill;
 mod bench;
+mod bench_duckdb;
 mod bench_transforms;
 mod check;
 mod contract;
