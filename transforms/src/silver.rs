@@ -73,7 +73,9 @@ pub(crate) async fn run_silver(
     // the watermark it starts from only, and a compaction of silver between a crashed run
     // and its re-run must not make the same rejects a new commit.
     let quarantine_id = run_id(&config.table, "quarantine", &from, &to, None);
-    let mut rejects = QuarantineWriter::open(lake, quarantine, &quarantine_id).await?;
+    // Opened at the first reject (a run without any needs no quarantine table); `Some(None)`:
+    // this run's rejects are committed already.
+    let mut rejects: Option<Option<QuarantineWriter>> = None;
     let input_schema: SchemaRef = Arc::new(table_arrow_schema(&input)?);
     let mut keys = KeySet::new(Held::Table(target.as_ref()));
     let mut output: Option<(Table, SchemaRef)> = None;
@@ -90,8 +92,13 @@ pub(crate) async fn run_silver(
         report.rule_violations += step.rule_violations;
         report.duplicates += step.duplicates;
         watermark = watermark.max(step.watermark);
-        if let Some(rejects) = &mut rejects {
-            rejects.write(step.rejected, &config.table).await?;
+        if !step.rejected.is_empty() {
+            if rejects.is_none() {
+                rejects = Some(QuarantineWriter::open(lake, quarantine, &quarantine_id).await?);
+            }
+            if let Some(Some(writer)) = &mut rejects {
+                writer.write(step.rejected, &config.table).await?;
+            }
         }
         let Some(schema) = step.schema else { continue };
         if output.is_none() {
@@ -111,7 +118,7 @@ pub(crate) async fn run_silver(
         report.written_rows += written.rows;
         files.extend(written.files);
     }
-    if let Some(rejects) = rejects {
+    if let Some(Some(rejects)) = rejects {
         let run = QuarantinedFor { table: config.table.clone(), from: from.clone(), to: to.clone() };
         rejects.commit(lake, &run).await?;
     }
@@ -282,9 +289,6 @@ impl QuarantineWriter {
     /// Writes the files of `rejected` (rows of `table`'s run), keeping their Kafka columns so
     /// each points at its bronze row.
     async fn write(&mut self, rejected: Vec<Rejected>, table: &str) -> Result<(), TransformError> {
-        if rejected.is_empty() {
-            return Ok(());
-        }
         let now = chrono::Utc::now().timestamp_micros();
         let mut batches = Vec::new();
         for Rejected { rows: batch, why } in rejected {
