@@ -100,6 +100,10 @@ impl Pipeline {
                     resume.insert((topic.topic.clone(), *partition), *next);
                 }
             }
+            if let Some(pii) = &pii {
+                let rotated_from = config.pii.rotated_from.as_deref();
+                crate::pii::check_key_continuity(&table, pii.key_id(), rotated_from)?;
+            }
             bronze_tables.insert(topic.topic.clone(), table.clone());
             let buffer = BronzeBuffer::new(&table, &topic, message, config.max_message_bytes, pii)?;
             topics.insert(topic.topic.clone(), (topic, buffer));

@@ -118,6 +118,9 @@ pub async fn redrive_topic(
         }
     };
     let mut decoder = Redecoder::new(config, topic, &message, (ident.clone(), schema), &messages)?;
+    if let Some(key_id) = decoder.key_id() {
+        crate::pii::check_key_continuity(&table, &key_id, config.pii.rotated_from.as_deref())?;
+    }
     for m in messages {
         if let Some(code) = decoder.push(topic, m)? {
             *report.still_failing.entry(code.to_string()).or_default() += 1;

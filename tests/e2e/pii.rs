@@ -306,6 +306,17 @@ async fn rewritten_payloads_and_another_key_give_other_tokens_never_tokenized_tw
         assert_eq!(seen, Some(token(OTHER_KEY, &customer(i))), "order {i}");
     }
 
+    // Another instance (or a restart) with another key is refused: its tokens would not join.
+    let env = [("INGOT_PII_KEY", KEY)];
+    let (ok, _, err) = ws.try_ingot_with_env(&["run", "--until-caught-up"], &env);
+    let ids = [key_id(OTHER_KEY), key_id(KEY)];
+    assert!(!ok && ids.iter().all(|id| err.contains(id.as_str())) && err.contains("rotated_from"), "{err}");
+    assert!(!err.contains(KEY) && !err.contains(OTHER_KEY), "{err}");
+    // A rotation on purpose names the key it replaces.
+    let rotated = [("INGOT_PII_KEY", KEY), ("INGOT_INGEST__PII__ROTATED_FROM", ids[0].as_str())];
+    let (ok, _, err) = ws.try_ingot_with_env(&["run", "--until-caught-up"], &rotated);
+    assert!(ok, "{err}");
+
     let needles = [RAW[0], RAW[1], RAW[2], RAW[3], OTHER_KEY];
     assert_eq!(leaks(ws.dir.path(), &needles), Vec::<String>::new());
     for needle in needles {

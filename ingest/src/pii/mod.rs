@@ -23,6 +23,35 @@ use crate::{IngestError, TopicConfig};
 /// of the PII key, so that a key rotation shows in the table's history.
 pub const KEY_ID_PROPERTY: &str = "ingot.pii.key-id";
 
+/// Refuses to add tokens of `key_id` to `table` when its latest tokens are of another key,
+/// unless that key is `rotated_from`.
+pub fn check_key_continuity(
+    table: &ingot_lake::Table,
+    key_id: &str,
+    rotated_from: Option<&str>,
+) -> Result<(), IngestError> {
+    let metadata = table.metadata();
+    let latest = metadata
+        .snapshots()
+        .filter_map(|s| {
+            s.summary().additional_properties.get(KEY_ID_PROPERTY).map(|id| (s.sequence_number(), id))
+        })
+        .max_by_key(|(sequence, _)| *sequence)
+        .map(|(_, id)| id.as_str());
+    match latest {
+        Some(previous) if previous != key_id && rotated_from != Some(previous) => {
+            Err(IngestError::Config(format!(
+                "{} holds tokens of PII key {previous}, but the configured key ({}) is {key_id}: new tokens \
+             would not join the old ones. If the key was rotated on purpose, set \
+             ingest.pii.rotated_from = \"{previous}\"",
+                table.identifier(),
+                "ingest.pii.key_env"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `[ingest.pii]`: the key and how quarantined payloads are protected.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +63,11 @@ pub struct PiiConfig {
     /// `encrypt` (default) or `rewrite`; see [`PayloadProtection`].
     #[serde(default)]
     pub quarantine_payload: PayloadProtection,
+    /// The id of the key used before, when the key was rotated on purpose: a bronze table
+    /// whose tokens are of another key is refused at start unless it is this one (a second
+    /// instance with the wrong key would otherwise write tokens that never join).
+    #[serde(default)]
+    pub rotated_from: Option<String>,
 }
 
 fn default_key_env() -> String {
@@ -42,7 +76,11 @@ fn default_key_env() -> String {
 
 impl Default for PiiConfig {
     fn default() -> Self {
-        Self { key_env: default_key_env(), quarantine_payload: PayloadProtection::default() }
+        Self {
+            key_env: default_key_env(),
+            quarantine_payload: PayloadProtection::default(),
+            rotated_from: None,
+        }
     }
 }
 
