@@ -60,7 +60,6 @@ pub(crate) struct BronzeBuffer {
     consumed: SourceOffsets,
     /// The topic's PII fields, acted on before rows leave the buffer.
     pii: Option<TopicPii>,
-    rules: Vec<ingot_proto::RuleConfig>,
 }
 
 impl BronzeBuffer {
@@ -90,8 +89,14 @@ impl BronzeBuffer {
             BatchDecoder::new(message.clone(), Arc::new(Schema::new(contract_columns)), max_message_bytes)?
                 .allow_unknown_fields(topic.allow_unknown_fields)
                 .with_rules(&topic.rules)?;
-        let (kafka, consumed, rules) = (KafkaColumns::new(), SourceOffsets::default(), topic.rules.clone());
-        Ok(Self { ident, decoder, schema, kafka, consumed, pii, rules })
+        Ok(Self {
+            ident,
+            decoder,
+            schema,
+            kafka: KafkaColumns::new(),
+            consumed: SourceOffsets::default(),
+            pii,
+        })
     }
 
     /// The topic's PII fields, if it has any.
@@ -118,7 +123,7 @@ impl BronzeBuffer {
         }
         if let Err(mut failure) = self.decoder.push(payload, now_micros)? {
             if let Some(pii) = &self.pii {
-                pii.redact(&mut failure, &self.rules);
+                pii.redact(&mut failure);
             }
             return Ok(Some(failure));
         }

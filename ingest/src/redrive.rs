@@ -20,7 +20,7 @@ use ingot_lake::{
     COMMIT_ID_PROPERTY, Lake, LakeError, SourceOffsets, Table, find_commit, read_columns_in_range,
     table_arrow_schema, write_data_files,
 };
-use ingot_proto::{ContractRegistry, MessageDescriptor, RuleConfig};
+use ingot_proto::{ContractRegistry, MessageDescriptor};
 use sha2::{Digest, Sha256};
 
 use crate::bronze::{BronzeBuffer, bronze_ident, bronze_table_spec};
@@ -192,7 +192,6 @@ struct Redecoder {
     /// their tokens: a message such a rule quarantined still fails it, other messages are not
     /// checked by those rules again.
     rewritten: BronzeBuffer,
-    pii_rules: HashSet<String>,
     key: Option<Arc<PiiKey>>,
     key_id: Option<String>,
     now: i64,
@@ -211,10 +210,9 @@ impl Redecoder {
             false => None,
         };
         let pii = TopicPii::compile(topic, message, key.as_ref(), config.pii.quarantine_payload)?;
-        let on_pii = |rule: &RuleConfig| pii.as_ref().is_some_and(|p| p.covers(&rule.field));
-        let pii_rules = topic.rules.iter().filter(|r| on_pii(r)).map(|r| r.name.clone()).collect();
+        let on_pii = |rule: &str| pii.as_ref().is_some_and(|p| p.rule_on_pii(rule));
         let unchecked = TopicConfig {
-            rules: topic.rules.iter().filter(|r| !on_pii(r)).cloned().collect(),
+            rules: topic.rules.iter().filter(|r| !on_pii(&r.name)).cloned().collect(),
             ..topic.clone()
         };
         let (ident, schema) = target;
@@ -225,7 +223,6 @@ impl Redecoder {
         Ok(Self {
             raw: buffer(topic, pii.clone())?,
             rewritten: buffer(&unchecked, pii.as_ref().map(TopicPii::applied_already))?,
-            pii_rules,
             key_id: pii.as_ref().map(|p| p.key_id().to_string()),
             key,
             now: chrono::Utc::now().timestamp_micros(),
@@ -247,7 +244,7 @@ impl Redecoder {
             Ok(Recovered::Raw(payload)) => {
                 self.raw.push(&meta, payload.as_deref(), self.now)?.map(|f| f.reason.code())
             }
-            Ok(Recovered::Protected(_)) if m.rule.as_ref().is_some_and(|r| self.pii_rules.contains(r)) => {
+            Ok(Recovered::Protected(_)) if m.rule.as_deref().is_some_and(|r| self.rule_on_pii(r)) => {
                 Some("rule_violation")
             }
             Ok(Recovered::Protected(payload)) => {
@@ -260,6 +257,10 @@ impl Redecoder {
                 Some("payload_unreadable")
             }
         })
+    }
+
+    fn rule_on_pii(&self, rule: &str) -> bool {
+        self.raw.pii().is_some_and(|p| p.rule_on_pii(rule))
     }
 
     /// The PII key's id, when the rows carry tokens of it.

@@ -7,6 +7,7 @@ mod columns;
 mod key;
 mod payload;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -143,6 +144,9 @@ pub struct TopicPii {
     message: MessageDescriptor,
     fields: Vec<CompiledField>,
     quarantine_payload: PayloadProtection,
+    /// The topic's rules on a PII field (name → field): their errors must not quote the value,
+    /// and they cannot judge a token.
+    rules_on_pii: BTreeMap<String, String>,
 }
 
 impl TopicPii {
@@ -185,7 +189,14 @@ impl TopicPii {
             let path = entry.field.split('.').map(str::to_string).collect();
             fields.push(CompiledField { field: entry.field.clone(), path, action });
         }
-        Ok(Some(Self { key: key.clone(), message: message.clone(), fields, quarantine_payload }))
+        let rules_on_pii = topic
+            .rules
+            .iter()
+            .filter(|rule| covers(&fields, &rule.field))
+            .map(|rule| (rule.name.clone(), rule.field.clone()))
+            .collect();
+        let (key, message) = (key.clone(), message.clone());
+        Ok(Some(Self { key, message, fields, quarantine_payload, rules_on_pii }))
     }
 
     /// The same fields for a payload whose PII was rewritten already: tokens stay as they are
@@ -235,24 +246,28 @@ impl TopicPii {
         RecordBatch::try_new(batch.schema(), columns).map_err(|e| mapping("", e.to_string()))
     }
 
-    /// Whether the value at `field` holds (or is) a PII field's value.
-    pub fn covers(&self, field: &str) -> bool {
-        self.fields.iter().any(|f| {
-            field == f.field
-                || field.starts_with(&format!("{}.", f.field))
-                || f.field.starts_with(&format!("{field}."))
-        })
+    /// Whether the rule named `rule` looks at a PII field.
+    pub fn rule_on_pii(&self, rule: &str) -> bool {
+        self.rules_on_pii.contains_key(rule)
     }
 
     /// A failure whose text could quote a PII value (a rule on a PII field prints the value it
     /// rejected) gets a text that does not.
-    pub fn redact(&self, failure: &mut DecodeFailure, rules: &[ingot_proto::RuleConfig]) {
+    pub fn redact(&self, failure: &mut DecodeFailure) {
         let FailureReason::RuleViolation { rule } = &failure.reason else { return };
-        let Some(config) = rules.iter().find(|r| &r.name == rule) else { return };
-        if self.covers(&config.field) {
-            failure.detail = format!("field `{}` broke rule `{rule}` (value withheld: PII)", config.field);
+        if let Some(field) = self.rules_on_pii.get(rule) {
+            failure.detail = format!("field `{field}` broke rule `{rule}` (value withheld: PII)");
         }
     }
+}
+
+/// Whether the value at `field` holds (or is) one of `fields`' values.
+fn covers(fields: &[CompiledField], field: &str) -> bool {
+    fields.iter().any(|f| {
+        field == f.field
+            || field.starts_with(&format!("{}.", f.field))
+            || f.field.starts_with(&format!("{field}."))
+    })
 }
 
 /// The field a dotted path ends at; every step before the last must be a message.
