@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, ListArray, StringArray, StructArray, new_null_array};
 use arrow_schema::DataType;
 
-use super::{PiiAction, PiiKey, mask};
+use super::{PiiAction, PiiKey};
 
 /// `array` with `action` applied at `path` below it (empty: to `array` itself).
 pub(super) fn apply(
@@ -37,21 +37,18 @@ pub(super) fn apply(
 fn leaf(array: &ArrayRef, action: PiiAction, key: &PiiKey) -> Result<ArrayRef, String> {
     match action {
         PiiAction::Drop => Ok(new_null_array(array.data_type(), array.len())),
-        PiiAction::Tokenize => map_strings(array, &|s| key.token(s.as_bytes())),
-        PiiAction::Mask { keep } => map_strings(array, &|s| mask(s, keep)),
         PiiAction::Kept => Ok(array.clone()),
+        PiiAction::Tokenize | PiiAction::Mask { .. } => {
+            map_strings(array, &|s| action.rewrite(s, key).unwrap_or_else(|| s.to_string()))
+        }
     }
 }
 
-/// Every non-empty string in `array` (a string column or a list of them) through `f`.
+/// Every string in `array` (a string column or a list of them) through `f`.
 fn map_strings(array: &ArrayRef, f: &dyn Fn(&str) -> String) -> Result<ArrayRef, String> {
     match array.data_type() {
         DataType::Utf8 => {
-            let mapped: StringArray = array
-                .as_string::<i32>()
-                .iter()
-                .map(|value| value.map(|s| if s.is_empty() { String::new() } else { f(s) }))
-                .collect();
+            let mapped: StringArray = array.as_string::<i32>().iter().map(|value| value.map(f)).collect();
             Ok(Arc::new(mapped))
         }
         DataType::List(_) => each_element(array, |values| map_strings(values, f)),

@@ -130,6 +130,19 @@ pub(crate) enum PiiAction {
     Kept,
 }
 
+impl PiiAction {
+    /// What a string value becomes, for the actions that rewrite strings (`None`: drop and
+    /// kept, which do not). Empty strings stay empty: they hold nothing to protect.
+    fn rewrite(self, value: &str, key: &PiiKey) -> Option<String> {
+        match self {
+            _ if value.is_empty() => Some(String::new()),
+            PiiAction::Tokenize => Some(key.token(value.as_bytes())),
+            PiiAction::Mask { keep } => Some(mask(value, keep)),
+            PiiAction::Drop | PiiAction::Kept => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct CompiledField {
     field: String,

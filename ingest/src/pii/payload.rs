@@ -6,7 +6,7 @@
 use prost::Message;
 use prost_reflect::{DynamicMessage, ReflectMessage, Value};
 
-use super::{PiiAction, PiiKey, TopicPii, mask};
+use super::{PiiAction, PiiKey, TopicPii};
 
 /// How quarantined payloads of topics with PII fields are stored.
 #[derive(Debug, Clone, Copy, Default, serde::Deserialize, PartialEq, Eq)]
@@ -149,11 +149,9 @@ fn rewrite_at(message: &mut DynamicMessage, path: &[String], action: PiiAction, 
 
 fn rewrite_strings(value: &mut Value, action: PiiAction, key: &PiiKey) {
     match value {
-        Value::String(s) if !s.is_empty() => {
-            *s = match action {
-                PiiAction::Tokenize => key.token(s.as_bytes()),
-                PiiAction::Mask { keep } => mask(s, keep),
-                PiiAction::Drop | PiiAction::Kept => return,
+        Value::String(s) => {
+            if let Some(rewritten) = action.rewrite(s, key) {
+                *s = rewritten;
             }
         }
         Value::List(items) => items.iter_mut().for_each(|item| rewrite_strings(item, action, key)),
